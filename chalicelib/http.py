@@ -1,0 +1,308 @@
+"""The HTTP edge: body parsing and limits, problem documents, common headers.
+
+Routes call ``json_object`` to read a body and the response helpers to answer;
+``middleware`` (registered by app.py) stamps every response with the request id and
+the security headers, renders ``GatehouseError`` as problem+json, and rewrites the
+bodies Chalice makes itself (405, 415, its 500) so that no ``{Code, Message}`` body
+ever reaches a client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from chalice.app import Chalice, Request, Response
+
+from chalicelib import errors
+from chalicelib.observability import REQUEST_ID, log_request
+
+PROBLEM_TYPE = "urn:gatehouse:problem:{code}"
+PROBLEM_JSON = "application/problem+json"
+JSON = "application/json"
+
+#: Headers on every response, whatever produced it.
+COMMON_HEADERS = {"X-Content-Type-Options": "nosniff"}
+#: API answers are private and never cached unless a route says otherwise (JWKS, health).
+DEFAULT_CACHE_CONTROL = "no-store"
+
+_log = logging.getLogger("gatehouse")
+
+
+# ---------------------------------------------------------------- request bodies
+
+
+@dataclass(frozen=True)
+class Field:
+    """One allowed member of a JSON body: its type, whether it must be there, its size."""
+
+    name: str
+    kind: type = str
+    required: bool = True
+    max_length: int = 1024
+
+
+def json_object(request: Request, fields: tuple[Field, ...], *, max_bytes: int) -> dict[str, Any]:
+    """Parse the body as a JSON object holding only ``fields``, each of its declared type.
+
+    Every way a body can be wrong is a 400 ``validation_error``: too large, not UTF-8,
+    not JSON, duplicate keys, not an object, unknown or missing members, wrong types,
+    strings that cannot be encoded (lone surrogates). An optional member sent as
+    ``null`` counts as absent.
+    """
+    raw = request.raw_body
+    data = raw if isinstance(raw, bytes) else raw.encode("utf-8")
+    if len(data) > max_bytes:
+        raise errors.ValidationError(f"The body is larger than {max_bytes} bytes.")
+    if not data.strip():
+        raise errors.ValidationError("A JSON object body is required.")
+    try:
+        parsed = json.loads(
+            data.decode("utf-8"),
+            object_pairs_hook=_no_duplicate_keys,
+            parse_constant=_no_constants,
+        )
+    except (ValueError, RecursionError):
+        raise errors.ValidationError("The body is not valid JSON.") from None
+    if not isinstance(parsed, dict):
+        raise errors.ValidationError("The body must be a JSON object.")
+    return _check_fields(parsed, fields)
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError("duplicate key")
+        result[key] = value
+    return result
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _check_fields(body: dict[str, Any], fields: tuple[Field, ...]) -> dict[str, Any]:
+    known = {f.name: f for f in fields}
+    problems = [
+        errors.FieldError(name, "unknown_field", f"'{name}' is not an accepted field.")
+        for name in body
+        if name not in known
+    ]
+    result: dict[str, Any] = {}
+    for field in fields:
+        value = body.get(field.name)
+        if value is None:
+            if field.required:
+                problems.append(
+                    errors.FieldError(field.name, "required", f"'{field.name}' is required.")
+                )
+            continue
+        problem = _field_problem(field, value)
+        if problem:
+            problems.append(problem)
+        else:
+            result[field.name] = value
+    if problems:
+        raise errors.ValidationError("The request body has invalid fields.", errors=tuple(problems))
+    return result
+
+
+def _field_problem(field: Field, value: Any) -> errors.FieldError | None:
+    # bool is a subclass of int in Python; compare types exactly.
+    if type(value) is not field.kind:
+        kind = "a string" if field.kind is str else "a boolean"
+        return errors.FieldError(field.name, "invalid_type", f"'{field.name}' must be {kind}.")
+    if isinstance(value, str):
+        if len(value) > field.max_length:
+            return errors.FieldError(
+                field.name, "too_long", f"'{field.name}' is longer than {field.max_length}."
+            )
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return errors.FieldError(
+                field.name, "invalid_string", f"'{field.name}' is not valid Unicode text."
+            )
+    return None
+
+
+# ---------------------------------------------------------------- request facts
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who the authorizer said is calling: from the API Gateway authorizer context."""
+
+    user_id: str
+    username: str
+    session_id: str
+
+
+def caller(request: Request) -> Caller:
+    context = request.context.get("authorizer") or {}
+    return Caller(
+        user_id=str(context.get("principalId", "")),
+        username=str(context.get("username", "")),
+        session_id=str(context.get("sid", "")),
+    )
+
+
+def client_ip(request: Request) -> str:
+    identity = request.context.get("identity") or {}
+    return str(identity.get("sourceIp") or "")
+
+
+def user_agent(request: Request) -> str:
+    return str(request.headers.get("user-agent", ""))[:256]
+
+
+# ---------------------------------------------------------------- responses
+
+
+def json_response(
+    body: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(
+        body=body, status_code=status, headers={"Content-Type": JSON, **(headers or {})}
+    )
+
+
+def no_content() -> Response:
+    return Response(body="", status_code=204, headers={})
+
+
+def deny(method_arn: str) -> dict[str, Any]:
+    """An authorizer answer that refuses the call (API Gateway: ACCESS_DENIED, see gateway.py).
+
+    A deny policy rather than ``raise Exception("Unauthorized")``: it needs no magic
+    message, and any *other* exception stays distinguishable as an authorizer failure.
+    """
+    return {
+        "principalId": "anonymous",
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": [method_arn]}
+            ],
+        },
+        "context": {},
+    }
+
+
+def answer_other_methods(app: Chalice) -> None:
+    """Register a 405 view for every method a path does not serve.
+
+    Locally Chalice answers 405 itself, but API Gateway answers an undeclared method
+    with 403 "Missing Authentication Token" before Lambda runs. Declaring the other
+    methods makes both say 405 ``method_not_allowed`` with an ``Allow`` header.
+    Call it once, after every route is declared.
+    """
+    for path, entries in list(app.routes.items()):
+        allowed = ", ".join(sorted(entries))
+        missing = [m for m in _METHODS if m not in entries]
+        if not missing:
+            continue
+
+        def method_not_allowed(_allowed: str = allowed, **_params: str) -> Response:
+            raise errors.MethodNotAllowed(allow=_allowed)
+
+        app.route(path, methods=missing, content_types=["*/*"])(method_not_allowed)
+
+
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def problem_document(error: errors.GatehouseError) -> dict[str, Any]:
+    """The RFC 9457 body for ``error``; field errors only when there are some."""
+    doc: dict[str, Any] = {
+        "type": PROBLEM_TYPE.format(code=error.code),
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        "code": error.code,
+    }
+    if error.errors:
+        doc["errors"] = [e.as_json() for e in error.errors]
+    return doc
+
+
+def problem_headers(error: errors.GatehouseError) -> dict[str, str]:
+    headers = {"Content-Type": PROBLEM_JSON}
+    if isinstance(error, errors.InvalidToken):
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, errors.MethodNotAllowed) and error.allow:
+        headers["Allow"] = error.allow
+    return headers
+
+
+def problem(
+    error: errors.GatehouseError, extra_headers: Mapping[str, str] | None = None
+) -> Response:
+    headers: dict[str, str | list[str]] = {**problem_headers(error), **(extra_headers or {})}
+    return Response(body=problem_document(error), status_code=error.status, headers=headers)
+
+
+# ---------------------------------------------------------------- middleware
+
+#: Chalice's own error bodies, by status, and what the contract says instead.
+_CHALICE_ANSWERS: dict[int, Callable[[], errors.GatehouseError]] = {
+    400: lambda: errors.ValidationError("The request is not valid."),
+    404: errors.NotFound,
+    405: errors.MethodNotAllowed,
+    415: lambda: errors.ValidationError("The body must be JSON (Content-Type: application/json)."),
+}
+
+
+def _is_chalice_body(response: Response) -> bool:
+    body = response.body
+    return isinstance(body, dict) and set(body) == {"Code", "Message"}
+
+
+def _rewrite_chalice_answer(response: Response) -> Response:
+    make = _CHALICE_ANSWERS.get(response.status_code)
+    if make is None:
+        # Chalice's 500: it has already logged the traceback on our logger, with the id.
+        _log.error("unhandled exception rendered as 500")
+        return problem(errors.GatehouseError())
+    keep = {k: str(v) for k, v in response.headers.items() if k.lower() == "allow"}
+    return problem(make(), keep)
+
+
+def middleware(request: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Request id, problem rendering, common headers and the access log, for every route."""
+    started = time.perf_counter()
+    request_id = str(request.context.get("requestId") or uuid.uuid4())
+    token = REQUEST_ID.set(request_id)
+    try:
+        try:
+            response = get_response(request)
+        except errors.GatehouseError as error:
+            response = problem(error)
+        if _is_chalice_body(response):
+            response = _rewrite_chalice_answer(response)
+        response.headers.update(COMMON_HEADERS)
+        response.headers["X-Request-Id"] = request_id
+        response.headers.setdefault("Cache-Control", DEFAULT_CACHE_CONTROL)
+        body = response.body
+        log_request(
+            _log,
+            {
+                "method": request.method,
+                "route": request.path,
+                "status": response.status_code,
+                "user_id": caller(request).user_id or None,
+                "code": body.get("code") if isinstance(body, dict) else None,
+            },
+            started,
+        )
+        return response
+    finally:
+        REQUEST_ID.reset(token)
