@@ -55,7 +55,7 @@ class Sessions:
     ) -> dict[str, Any]:
         return {
             "access_token": self._tokens.issue(user_id, username, session_id),
-            "token_type": "Bearer",  # nosec B105 - a token type name, not a secret
+            "token_type": "Bearer",  # nosec B105
             "expires_in": self._tokens.lifetime,
             "refresh_token": str(refresh),
             "refresh_expires_in": self._refresh_lifetime,

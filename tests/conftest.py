@@ -1,0 +1,139 @@
+"""Shared fixtures: one in-memory DynamoDB Local per test session, and a
+``chalice.test.Client`` whose gateway is the same ``AdaptedGateway`` the local runner
+uses, so tests see exactly what ``make run`` (and API Gateway) answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chalice.test import Client, TestHTTPClient
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_DIR))
+
+from chalicelib import services, store  # noqa: E402
+from chalicelib.config import Settings  # noqa: E402
+from chalicelib.localgateway import AdaptedGateway  # noqa: E402
+from scripts.dynamodb_local import DynamoDBLocal, free_port  # noqa: E402
+
+#: Tests hash at the lowest bcrypt cost; the benchmark measures the real one.
+TEST_BCRYPT_COST = "4"
+
+
+@pytest.fixture(scope="session")
+def dynamodb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DynamoDBLocal]:
+    """A private, in-memory DynamoDB Local on a free port, with the table created."""
+    ddb = DynamoDBLocal(free_port())
+    ddb.start()
+    key_file = tmp_path_factory.mktemp("keys") / "signing-keys.json"
+    os.environ.update(
+        {
+            "GATEHOUSE_STAGE": "local",
+            "DDB_ENDPOINT": ddb.endpoint,
+            "BCRYPT_COST": TEST_BCRYPT_COST,
+            "KEY_FILE": str(key_file),
+            "TABLE_NAME": "gatehouse-local",
+        }
+    )
+    settings = Settings.from_env()
+    store.create_table(store.connect(settings), settings.table_name)
+    yield ddb
+    ddb.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(dynamodb: DynamoDBLocal) -> Settings:
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def app_services(settings: Settings) -> services.Services:
+    built = services.Services.build(settings)
+    services.install(built)
+    return built
+
+
+class GatewayClient(Client):
+    """``chalice.test.Client`` answering through ``AdaptedGateway`` (see chalicelib/gateway.py)."""
+
+    @property
+    def http(self) -> TestHTTPClient:
+        if self._http_client is None:
+            client = TestHTTPClient(self._app, self._chalice_config)
+            client._local_gateway = AdaptedGateway(self._app, self._chalice_config)
+            self._http_client = client
+        return self._http_client
+
+
+class Api:
+    """A thin JSON helper over the test client: ``api.post("/login", {...})``."""
+
+    def __init__(self, client: TestHTTPClient) -> None:
+        self.client = client
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> Any:
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        if token is not None:
+            sent["Authorization"] = f"Bearer {token}"
+        data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+        return self.client.request(method, path, headers=sent, body=data)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
+        return self.request("POST", path, body, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def gateway_client(app_services: services.Services) -> Iterator[GatewayClient]:
+    from app import app
+
+    with GatewayClient(app, stage_name="local", project_dir=str(PROJECT_DIR)) as client:
+        yield client
+
+
+@pytest.fixture
+def api(gateway_client: GatewayClient) -> Api:
+    return Api(gateway_client.http)
+
+
+@pytest.fixture
+def new_user(api: Api) -> Callable[..., dict[str, Any]]:
+    """Register a fresh user; returns the registration body plus the created ``user``."""
+    counter = iter(range(1_000_000))
+
+    def make(password: str = "correct horse battery staple", **fields: Any) -> dict[str, Any]:
+        username = fields.pop("username", f"user{os.getpid()}x{next(counter)}{os.urandom(3).hex()}")
+        body = {"username": username, "password": password, **fields}
+        response = api.post("/register", body)
+        assert response.status_code == 201, response.body
+        return {**body, "user": response.json_body["user"]}
+
+    return make
+
+
+@pytest.fixture
+def login(api: Api) -> Callable[[str, str], dict[str, Any]]:
+    def do(username: str, password: str) -> dict[str, Any]:
+        response = api.post("/login", {"username": username, "password": password})
+        assert response.status_code == 200, response.body
+        return dict(response.json_body)
+
+    return do
