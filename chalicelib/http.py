@@ -215,7 +215,9 @@ def answer_other_methods(app: Chalice) -> None:
         app.route(path, methods=missing, content_types=["*/*"])(method_not_allowed)
 
 
-_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+#: HEAD too: otherwise Chalice answers it with its own 405, whose ``Allow`` would list
+#: the methods registered here as if they were served.
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 def problem_document(error: errors.GatehouseError) -> dict[str, Any]:

@@ -51,7 +51,12 @@ class AdaptedGateway(LocalGateway):
     def _generate_lambda_event(
         self, method: str, path: str, headers: dict[str, Any], body: bytes | None
     ) -> dict[str, Any]:
-        event = super()._generate_lambda_event(method, path, headers, body)
+        try:
+            event = super()._generate_lambda_event(method, path, headers, body)
+        except ValueError:
+            # No route matches. Answer here: LocalGateway's own answer echoes the
+            # Authorization header as ASCII and crashes on any other byte.
+            raise ForbiddenError({}, b"") from None
         event["requestContext"]["requestId"] = self._local.request_id
         return event
 

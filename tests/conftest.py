@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chalice.test import Client, TestHTTPClient
+from chalice.app import Chalice
+from chalice.local import LocalChalice
+from chalice.test import Client, HTTPResponse, TestHTTPClient
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
@@ -87,26 +89,38 @@ class Api:
         token: str | None = None,
         headers: dict[str, str] | None = None,
         raw: bytes | None = None,
-    ) -> Any:
+    ) -> HTTPResponse:
         sent = {"Content-Type": "application/json", **(headers or {})}
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
         data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
         return self.client.request(method, path, headers=sent, body=data)
 
-    def get(self, path: str, **kwargs: Any) -> Any:
+    def get(self, path: str, **kwargs: Any) -> HTTPResponse:
         return self.request("GET", path, **kwargs)
 
-    def post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> HTTPResponse:
         return self.request("POST", path, body, **kwargs)
 
 
-@pytest.fixture(scope="session")
-def gateway_client(app_services: services.Services) -> Iterator[GatewayClient]:
-    from app import app
+def thread_local_requests(app: Chalice) -> None:
+    """Give ``app`` a per-thread ``current_request``, as ``chalice local`` and our runner do.
 
-    with GatewayClient(app, stage_name="local", project_dir=str(PROJECT_DIR)) as client:
-        yield client
+    A plain ``Chalice`` keeps one ``current_request`` per app object (right on Lambda, one
+    request per container); the threaded local server swaps the class for ``LocalChalice``.
+    Without this, concurrent test requests could read each other's bodies.
+    """
+    if not isinstance(app, LocalChalice):
+        app.__class__ = type("ThreadLocalChalice", (LocalChalice, type(app)), {})
+
+
+@pytest.fixture(scope="session")
+def gateway_client(app_services: services.Services) -> GatewayClient:
+    # Imported here, not at the top: app.py must load after the environment is set.
+    from app import app  # noqa: PLC0415
+
+    thread_local_requests(app)
+    return GatewayClient(app, stage_name="local", project_dir=str(PROJECT_DIR))
 
 
 @pytest.fixture
