@@ -216,8 +216,9 @@ def answer_other_methods(app: Chalice) -> None:
 
 
 #: HEAD too: otherwise Chalice answers it with its own 405, whose ``Allow`` would list
-#: the methods registered here as if they were served.
-_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+#: the methods registered here as if they were served. OPTIONS too: LocalGateway answers
+#: an undeclared OPTIONS itself, without our headers (CORS preflights come with CORS).
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def problem_document(error: errors.GatehouseError) -> dict[str, Any]:

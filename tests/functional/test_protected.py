@@ -251,6 +251,8 @@ def test_an_unknown_route_with_a_valid_token_is_404_not_found(
         ("PUT", "/health", "GET"),
         ("PATCH", "/health", "GET"),
         ("HEAD", "/health", "GET"),
+        ("OPTIONS", "/login", "POST"),
+        ("OPTIONS", "/protected", "GET"),
     ],
 )
 def test_a_wrong_method_is_405_method_not_allowed_with_allow(
