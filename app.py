@@ -30,6 +30,11 @@ LOGIN_FIELDS = (
     Field("password", max_length=1024),
     Field("totp_code", required=False, max_length=64),
 )
+REFRESH_FIELDS = (Field("refresh_token", max_length=1024),)
+LOGOUT_FIELDS = (Field("refresh_token", required=False, max_length=1024),)
+#: How long caches may keep the JWKS and discovery documents. Short: a rotated-in key
+#: must reach verifiers before it signs (rotate, wait this long, then tokens use it).
+PUBLIC_MAX_AGE = 300
 
 
 def _request() -> Request:
@@ -39,9 +44,9 @@ def _request() -> Request:
     return request
 
 
-def _body(fields: tuple[Field, ...]) -> dict[str, Any]:
+def _body(fields: tuple[Field, ...], *, optional: bool = False) -> dict[str, Any]:
     limit = services.get().settings.max_body_bytes
-    return http.json_object(_request(), fields, max_bytes=limit)
+    return http.json_object(_request(), fields, max_bytes=limit, optional=optional)
 
 
 @app.authorizer(ttl_seconds=0)
@@ -71,9 +76,41 @@ def login() -> Response:
     body = _body(LOGIN_FIELDS)
     svc = services.get()
     user = svc.accounts.authenticate(body["username"], body["password"])
-    request = _request()
-    pair = svc.sessions.start(user, user_agent=http.user_agent(request), ip=http.client_ip(request))
-    return http.json_response(pair, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+    return http.token_response(svc.sessions.start(user, http.device(_request())))
+
+
+@app.route("/token/refresh", methods=["POST"])
+def refresh_token() -> Response:
+    body = _body(REFRESH_FIELDS)
+    pair = services.get().sessions.refresh(body["refresh_token"], http.device(_request()))
+    return http.token_response(pair)
+
+
+@app.route("/logout", methods=["POST"], authorizer=bearer)
+def logout() -> Response:
+    body = _body(LOGOUT_FIELDS, optional=True)
+    who = http.caller(_request())
+    services.get().sessions.logout(who.user_id, who.session_id, body.get("refresh_token"))
+    return http.no_content()
+
+
+@app.route("/logout/all", methods=["POST"], authorizer=bearer)
+def logout_everywhere() -> Response:
+    services.get().sessions.end_all(http.caller(_request()).user_id)
+    return http.no_content()
+
+
+@app.route("/me/sessions", authorizer=bearer)
+def list_sessions() -> Response:
+    who = http.caller(_request())
+    listed = services.get().sessions.list(who.user_id, who.session_id)
+    return http.json_response({"sessions": listed})
+
+
+@app.route("/me/sessions/{session_id}", methods=["DELETE"], authorizer=bearer)
+def end_session(session_id: str) -> Response:
+    services.get().sessions.end(http.caller(_request()).user_id, session_id)
+    return http.no_content()
 
 
 @app.route("/protected", authorizer=bearer)
@@ -81,6 +118,18 @@ def protected() -> Response:
     who = http.caller(_request())
     user = {"id": who.user_id, "username": who.username}
     return http.json_response({"message": f"Hello, {who.username}.", "user": user})
+
+
+@app.route("/.well-known/jwks.json")
+def jwks() -> Response:
+    return http.public_json(services.get().tokens.ring.jwks(), PUBLIC_MAX_AGE)
+
+
+@app.route("/.well-known/openid-configuration")
+def openid_configuration() -> Response:
+    tokens = services.get().tokens
+    base = http.base_url(_request())
+    return http.public_json(tokens.discovery(f"{base}/.well-known/jwks.json"), PUBLIC_MAX_AGE)
 
 
 @app.route("/health")

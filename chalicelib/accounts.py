@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import errors, identity
+from chalicelib.items import UserRecord
 from chalicelib.passwords import PasswordHasher, PasswordPolicy
-from chalicelib.store import Store, UserRecord
+from chalicelib.store import Store
 from chalicelib.tokens import new_id
 
 

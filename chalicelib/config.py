@@ -37,12 +37,16 @@ class Settings:
     audience: str = "gatehouse-api"
     access_token_seconds: int = 15 * 60
     refresh_token_seconds: int = 30 * 24 * 3600
+    #: A session unused (not refreshed) for this long ends, whatever its absolute lifetime.
+    session_idle_seconds: int = 15 * 24 * 3600
     bcrypt_cost: int = 12
     password_min_length: int = 8
     password_max_length: int = 256
     max_body_bytes: int = 16 * 1024
     #: Local stage only: where the signing key ring lives (git-ignored).
     key_file: Path = PROJECT_DIR / ".local" / "signing-keys.json"
+    #: Deployed stages: the Secrets Manager secret holding the key ring (see keys.py).
+    signing_key_secret: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -65,7 +69,9 @@ class Settings:
             audience=env.get("TOKEN_AUDIENCE", "gatehouse-api"),
             access_token_seconds=_int(env, "ACCESS_TOKEN_SECONDS", 15 * 60),
             refresh_token_seconds=_int(env, "REFRESH_TOKEN_SECONDS", 30 * 24 * 3600),
+            session_idle_seconds=_int(env, "SESSION_IDLE_SECONDS", 15 * 24 * 3600),
             bcrypt_cost=_int(env, "BCRYPT_COST", 12),
             password_min_length=_int(env, "PASSWORD_MIN_LENGTH", 8),
             key_file=Path(env.get("KEY_FILE") or PROJECT_DIR / ".local" / "signing-keys.json"),
+            signing_key_secret=env.get("SIGNING_KEY_SECRET") or None,
         )

@@ -21,6 +21,7 @@ from chalice.app import Chalice, Request, Response
 
 from chalicelib import errors
 from chalicelib.observability import REQUEST_ID, log_request
+from chalicelib.sessions import Device
 
 PROBLEM_TYPE = "urn:gatehouse:problem:{code}"
 PROBLEM_JSON = "application/problem+json"
@@ -47,19 +48,23 @@ class Field:
     max_length: int = 1024
 
 
-def json_object(request: Request, fields: tuple[Field, ...], *, max_bytes: int) -> dict[str, Any]:
+def json_object(
+    request: Request, fields: tuple[Field, ...], *, max_bytes: int, optional: bool = False
+) -> dict[str, Any]:
     """Parse the body as a JSON object holding only ``fields``, each of its declared type.
 
     Every way a body can be wrong is a 400 ``validation_error``: too large, not UTF-8,
     not JSON, duplicate keys, not an object, unknown or missing members, wrong types,
     strings that cannot be encoded (lone surrogates). An optional member sent as
-    ``null`` counts as absent.
+    ``null`` counts as absent. With ``optional``, no body at all reads as ``{}``.
     """
     raw = request.raw_body
     data = raw if isinstance(raw, bytes) else raw.encode("utf-8")
     if len(data) > max_bytes:
         raise errors.ValidationError(f"The body is larger than {max_bytes} bytes.")
     if not data.strip():
+        if optional:
+            return {}
         raise errors.ValidationError("A JSON object body is required.")
     try:
         parsed = json.loads(
@@ -153,13 +158,26 @@ def caller(request: Request) -> Caller:
     )
 
 
-def client_ip(request: Request) -> str:
+def device(request: Request) -> Device:
+    """The caller's user agent (truncated) and source IP, as API Gateway saw it."""
     identity = request.context.get("identity") or {}
-    return str(identity.get("sourceIp") or "")
+    return Device(
+        user_agent=str(request.headers.get("user-agent", ""))[:256],
+        ip=str(identity.get("sourceIp") or ""),
+    )
 
 
-def user_agent(request: Request) -> str:
-    return str(request.headers.get("user-agent", ""))[:256]
+def base_url(request: Request) -> str:
+    """The URL this API is served under, stage path included (``https://host/api``).
+
+    The stage (or custom domain base path) is what the full request path has in front
+    of the matched resource path; locally there is none.
+    """
+    proto = request.headers.get("x-forwarded-proto", "http")
+    host = request.headers.get("host", "127.0.0.1")
+    full_path = str(request.context.get("path") or "")
+    prefix = full_path.removesuffix(request.path) if full_path.endswith(request.path) else ""
+    return f"{proto}://{host}{prefix.rstrip('/')}"
 
 
 # ---------------------------------------------------------------- responses
@@ -175,6 +193,16 @@ def json_response(
 
 def no_content() -> Response:
     return Response(body="", status_code=204, headers={})
+
+
+def token_response(pair: dict[str, Any]) -> Response:
+    """A TokenPair answer: never stored by any cache (RFC 6749 5.1)."""
+    return json_response(pair, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+def public_json(body: Any, max_age: int) -> Response:
+    """A public document (JWKS, discovery) that caches may keep for ``max_age`` seconds."""
+    return json_response(body, headers={"Cache-Control": f"public, max-age={max_age}"})
 
 
 def deny(method_arn: str) -> dict[str, Any]:

@@ -1,9 +1,11 @@
 """Signing keys: a key ring of several ``kid``s, one of which signs.
 
-A ``KeySource`` loads the ring. The local stage keeps it in a git-ignored file made on
-first run; deployed stages will read AWS Secrets Manager (same interface). Older keys
-stay in the ring to verify the tokens they signed until those expire, so keys rotate
-with no forced logout.
+A ``KeySource`` stores a ``KeyDocument`` (the private keys and which one signs): the local
+stage in a git-ignored file made on first run, deployed stages in one AWS Secrets Manager
+secret. Rotation adds a key that signs from then on; the older keys stay in the ring and
+keep verifying the tokens they signed until they are retired, so keys rotate with no
+forced logout. ``KeyCache`` reads the source once per container and again when it is
+stale or a token names a ``kid`` it has not seen (a rotation made elsewhere).
 """
 
 from __future__ import annotations
@@ -12,24 +14,50 @@ import base64
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from botocore.exceptions import BotoCoreError, ClientError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from chalicelib import errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager.client import SecretsManagerClient
+
 ALGORITHM = "RS256"
 RSA_BITS = 2048
+
+_log = logging.getLogger("gatehouse")
 
 
 @dataclass(frozen=True)
 class SigningKey:
     kid: str
     private_key: rsa.RSAPrivateKey
+
+
+def _b64(value: int) -> str:
+    raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def thumbprint(public_key: rsa.RSAPublicKey) -> str:
+    """RFC 7638 JWK thumbprint: a ``kid`` that names the key and nothing else."""
+    numbers = public_key.public_numbers()
+    canonical = json.dumps(
+        {"e": _b64(numbers.e), "kty": "RSA", "n": _b64(numbers.n)}, separators=(",", ":")
+    )
+    digest = hashlib.sha256(canonical.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -42,36 +70,34 @@ class KeyRing:
     def verifying_key(self, kid: str) -> rsa.RSAPublicKey | None:
         return self.verifying.get(kid)
 
+    def jwks(self) -> dict[str, Any]:
+        """The RFC 7517 JWK Set of every verifying key (what ``/.well-known/jwks.json`` serves)."""
+        keys = []
+        for kid, key in self.verifying.items():
+            numbers = key.public_numbers()
+            keys.append(
+                {
+                    "kty": "RSA",
+                    "kid": kid,
+                    "alg": ALGORITHM,
+                    "use": "sig",
+                    "n": _b64(numbers.n),
+                    "e": _b64(numbers.e),
+                }
+            )
+        return {"keys": keys}
 
-class KeySource(Protocol):
-    """Where a key ring comes from (a local file, Secrets Manager)."""
 
-    def load(self) -> KeyRing: ...
-
-
-def thumbprint(public_key: rsa.RSAPublicKey) -> str:
-    """RFC 7638 JWK thumbprint: a ``kid`` that names the key and nothing else."""
-    numbers = public_key.public_numbers()
-
-    def b64(value: int) -> str:
-        raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
-        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-    canonical = json.dumps(
-        {"e": b64(numbers.e), "kty": "RSA", "n": b64(numbers.n)}, separators=(",", ":")
-    )
-    digest = hashlib.sha256(canonical.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+def _load_private(pem: str) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("only RSA signing keys are supported")
+    return key
 
 
 def ring_from_pems(pems: list[str], signing_kid: str | None = None) -> KeyRing:
     """Build a ring from PEM private keys; the signer is ``signing_kid`` or the last key."""
-    signers: dict[str, rsa.RSAPrivateKey] = {}
-    for pem in pems:
-        key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise ValueError("only RSA signing keys are supported")
-        signers[thumbprint(key.public_key())] = key
+    signers = {thumbprint(k.public_key()): k for k in map(_load_private, pems)}
     if not signers:
         raise ValueError("the key ring is empty")
     kid = signing_kid if signing_kid in signers else list(signers)[-1]
@@ -91,31 +117,189 @@ def new_private_pem() -> str:
 
 
 @dataclass(frozen=True)
-class LocalKeyFile:
-    """The local stage's key ring: a JSON file under ``.local/``, created on first use.
+class StoredKey:
+    kid: str
+    private_pem: str
+    created_at: int
 
-    Creation is atomic and exclusive (write a temp file, then hard-link it into place),
-    so two processes starting at once end up sharing one key. The file is mode 0600.
+
+@dataclass(frozen=True)
+class KeyDocument:
+    """What a key source stores: ``{"signing_kid": ..., "keys": [{"kid", "private_pem",
+    "created_at"}]}``. Immutable; ``rotated`` and ``retired`` return new documents."""
+
+    signing_kid: str
+    keys: tuple[StoredKey, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> KeyDocument:
+        raw = json.loads(text)
+        keys = tuple(
+            StoredKey(
+                kid=k.get("kid") or thumbprint(_load_private(k["private_pem"]).public_key()),
+                private_pem=k["private_pem"],
+                created_at=int(k.get("created_at", 0)),
+            )
+            for k in raw["keys"]
+        )
+        if not keys:
+            raise ValueError("the key ring is empty")
+        signing = raw.get("signing_kid")
+        if signing not in {k.kid for k in keys}:
+            signing = keys[-1].kid
+        return cls(signing_kid=signing, keys=keys)
+
+    @classmethod
+    def new(cls, now: int) -> KeyDocument:
+        return cls(signing_kid="", keys=()).rotated(now)
+
+    def dumps(self) -> str:
+        return json.dumps(
+            {
+                "signing_kid": self.signing_kid,
+                "keys": [
+                    {"kid": k.kid, "private_pem": k.private_pem, "created_at": k.created_at}
+                    for k in self.keys
+                ],
+            }
+        )
+
+    def ring(self) -> KeyRing:
+        return ring_from_pems([k.private_pem for k in self.keys], self.signing_kid)
+
+    def rotated(self, now: int) -> KeyDocument:
+        """A new key signs from now on; every older key keeps verifying."""
+        pem = new_private_pem()
+        kid = thumbprint(_load_private(pem).public_key())
+        return KeyDocument(kid, (*self.keys, StoredKey(kid, pem, now)))
+
+    def retired(self, kid: str) -> KeyDocument:
+        """Drop ``kid``: tokens it signed stop verifying. The signing key cannot be retired."""
+        if kid == self.signing_kid:
+            raise ValueError("the signing key cannot be retired; rotate first")
+        kept = tuple(k for k in self.keys if k.kid != kid)
+        if len(kept) == len(self.keys):
+            raise ValueError(f"no key {kid!r} in the ring")
+        return replace(self, keys=kept)
+
+
+class KeySource(Protocol):
+    """Where a key ring comes from, for verifying and signing."""
+
+    def load(self) -> KeyRing: ...
+
+
+class KeyStore(KeySource, Protocol):
+    """A key source that can also be rewritten (the admin command rotates and retires)."""
+
+    def read(self) -> KeyDocument: ...
+
+    def write(self, document: KeyDocument) -> None: ...
+
+
+@dataclass(frozen=True)
+class LocalKeyFile:
+    """The local stage's key document: a JSON file under ``.local/``, made on first read.
+
+    Writes are atomic (a temp file renamed into place); the first creation is also
+    exclusive (hard-linked into place), so two processes starting at once share one key.
+    The file is mode 0600.
     """
 
     path: Path
+    clock: Callable[[], float] = time.time
+
+    def read(self) -> KeyDocument:
+        if not self.path.exists():
+            self._place(KeyDocument.new(int(self.clock())), exclusive=True)
+        return KeyDocument.parse(self.path.read_text("utf-8"))
 
     def load(self) -> KeyRing:
-        if not self.path.exists():
-            self._create()
-        document = json.loads(self.path.read_text("utf-8"))
-        keys = document["keys"]
-        return ring_from_pems([k["private_pem"] for k in keys], document.get("signing_kid"))
+        return self.read().ring()
 
-    def _create(self) -> None:
+    def write(self, document: KeyDocument) -> None:
+        self._place(document, exclusive=False)
+
+    def _place(self, document: KeyDocument, *, exclusive: bool) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        pem = new_private_pem()
-        document = {"keys": [{"private_pem": pem, "created_at": int(time.time())}]}
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".keys-")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(document, handle)
-            with contextlib.suppress(FileExistsError):  # another process won: use its key
-                os.link(tmp, self.path)
+                handle.write(document.dumps())
+            if exclusive:
+                with contextlib.suppress(FileExistsError):  # another process won: use its key
+                    os.link(tmp, self.path)
+            else:
+                os.replace(tmp, self.path)
         finally:
-            os.unlink(tmp)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+
+class SecretsManagerKeys:
+    """Deployed stages: the key document is the ``SecretString`` of one secret."""
+
+    def __init__(self, client: SecretsManagerClient, secret_id: str) -> None:
+        self._client = client
+        self.secret_id = secret_id
+
+    def read(self) -> KeyDocument:
+        try:
+            secret = self._client.get_secret_value(SecretId=self.secret_id)
+        except (ClientError, BotoCoreError) as error:
+            raise errors.ServiceUnavailable("The signing keys are unavailable.") from error
+        return KeyDocument.parse(secret["SecretString"])
+
+    def load(self) -> KeyRing:
+        return self.read().ring()
+
+    def write(self, document: KeyDocument) -> None:
+        self._client.put_secret_value(SecretId=self.secret_id, SecretString=document.dumps())
+
+
+class KeyCache:
+    """The ring, read once per container, again after ``max_age`` seconds, and again
+    (at most every ``reload_gap`` seconds, so random ``kid``s cannot hammer the source)
+    when a token names a ``kid`` the ring lacks. A failed re-read keeps the last ring."""
+
+    def __init__(
+        self,
+        source: KeySource,
+        clock: Callable[[], float],
+        *,
+        max_age: float = 300.0,
+        reload_gap: float = 30.0,
+    ) -> None:
+        self.source = source
+        self._clock = clock
+        self._max_age = max_age
+        self._reload_gap = reload_gap
+        self._ring: KeyRing | None = None
+        self._loaded_at = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def ring(self) -> KeyRing:
+        if self._ring is None or self._clock() - self._loaded_at > self._max_age:
+            return self._reload()
+        return self._ring
+
+    def verifying_key(self, kid: str) -> rsa.RSAPublicKey | None:
+        ring = self.ring
+        key = ring.verifying_key(kid)
+        if key is None and self._clock() - self._loaded_at > self._reload_gap:
+            key = self._reload().verifying_key(kid)
+        return key
+
+    def _reload(self) -> KeyRing:
+        with self._lock:
+            try:
+                ring = self.source.load()
+            except (OSError, ValueError, KeyError, errors.ServiceUnavailable) as error:
+                if self._ring is None:
+                    raise errors.ServiceUnavailable("The signing keys are unavailable.") from error
+                _log.warning("key source unreadable; keeping the last key ring")
+                ring = self._ring
+            self._ring = ring
+            self._loaded_at = self._clock()
+            return ring

@@ -10,13 +10,24 @@ import threading
 import time
 from dataclasses import dataclass
 
+import boto3
+
 from chalicelib import store
 from chalicelib.accounts import Accounts
 from chalicelib.config import Settings
-from chalicelib.keys import LocalKeyFile
+from chalicelib.keys import KeyStore, LocalKeyFile, SecretsManagerKeys
 from chalicelib.passwords import PasswordHasher, PasswordPolicy
-from chalicelib.sessions import Sessions
+from chalicelib.sessions import Lifetimes, Sessions
 from chalicelib.tokens import AccessTokens
+
+
+def key_store(settings: Settings) -> KeyStore:
+    """Secrets Manager when a secret is configured (deployed), else the local key file."""
+    if settings.signing_key_secret:
+        session = boto3.session.Session(region_name=settings.region)
+        client = session.client("secretsmanager", config=store.CLIENT_CONFIG)
+        return SecretsManagerKeys(client, settings.signing_key_secret)
+    return LocalKeyFile(settings.key_file)
 
 
 @dataclass(frozen=True)
@@ -32,7 +43,7 @@ class Services:
         clock = time.time
         table = store.Store(store.connect(settings), settings.table_name)
         tokens = AccessTokens(
-            LocalKeyFile(settings.key_file),
+            key_store(settings),
             issuer=settings.issuer,
             audience=settings.audience,
             lifetime=settings.access_token_seconds,
@@ -45,7 +56,12 @@ class Services:
             tokens=tokens,
             accounts=Accounts(table, PasswordHasher(settings.bcrypt_cost), policy, clock),
             sessions=Sessions(
-                table, tokens, clock, refresh_lifetime=settings.refresh_token_seconds
+                table,
+                tokens,
+                clock,
+                Lifetimes(
+                    absolute=settings.refresh_token_seconds, idle=settings.session_idle_seconds
+                ),
             ),
         )
 

@@ -1,19 +1,49 @@
-"""Sessions: what login creates and what the authorizer checks on every request.
+"""Sessions: login opens one, refresh rotates it, logout ends it, the authorizer checks it.
 
-A session item holds the hash of its current refresh token. The authorizer accepts an
-access token only while its session item exists and has not expired, so ending a
-session (logout, password change, reuse detection) ends its access tokens at once,
-at the cost of one GetItem per request (and API Gateway's authorizer cache off).
+A session item holds the hash of its one live refresh token. Refresh tokens are single
+use: a refresh spends the presented token and issues the next in one conditional write,
+so two racing refreshes with one token cannot both win. Presenting a spent token is
+treated as theft (RFC 9700 4.14): the whole session, the family of every token it
+issued, ends at once, and the event is recorded.
+
+There is no grace window for an honest retry. A client that lost the answer to a refresh
+cannot be given the same new pair again (only hashes are stored), so a window would
+only let an attacker race the rightful client. The cost is that such a client signs in
+again; the web page refreshes from one place, so it never races itself.
+
+The authorizer accepts an access token only while its session item exists and has not
+expired (one GetItem, no scan), so ending a session ends its access tokens at once;
+API Gateway's authorizer cache is off for that reason.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hmac
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib import errors
-from chalicelib.store import SessionRecord, Store, UserRecord
-from chalicelib.tokens import AccessClaims, AccessTokens, RefreshToken, new_id
+from chalicelib.items import ActivityEvent, SessionRecord, UserRecord
+from chalicelib.store import Store
+from chalicelib.tokens import AccessClaims, AccessTokens, RefreshToken, is_id, new_id
+
+
+@dataclass(frozen=True)
+class Lifetimes:
+    """How long a session lives: ``absolute`` from login, ``idle`` since the last refresh."""
+
+    absolute: int
+    idle: int
+
+
+@dataclass(frozen=True)
+class Device:
+    """Where a request came from, as recorded on sessions and events."""
+
+    user_agent: str
+    ip: str
 
 
 class Sessions:
@@ -22,43 +52,86 @@ class Sessions:
         store: Store,
         tokens: AccessTokens,
         clock: Callable[[], float],
-        *,
-        refresh_lifetime: int,
+        lifetimes: Lifetimes,
     ) -> None:
         self._store = store
         self._tokens = tokens
         self._clock = clock
-        self._refresh_lifetime = refresh_lifetime
+        self._lifetimes = lifetimes
 
-    def start(self, user: UserRecord, *, user_agent: str, ip: str) -> dict[str, Any]:
+    def start(self, user: UserRecord, device: Device) -> dict[str, Any]:
         """Open a session for ``user`` and return its first ``TokenPair``."""
         now = int(self._clock())
         session_id = new_id()
         refresh = RefreshToken.new(user.id, session_id)
-        self._store.put_session(
-            SessionRecord(
-                id=session_id,
-                user_id=user.id,
-                username=user.username,
-                refresh_hash=refresh.digest,
-                created_at=now,
-                last_used_at=now,
-                expires_at=now + self._refresh_lifetime,
-                user_agent=user_agent,
-                ip=ip,
-            )
+        absolute = now + self._lifetimes.absolute
+        session = SessionRecord(
+            id=session_id,
+            user_id=user.id,
+            username=user.username,
+            refresh_hash=refresh.digest,
+            created_at=now,
+            last_used_at=now,
+            expires_at=min(absolute, now + self._lifetimes.idle),
+            absolute_expires_at=absolute,
+            user_agent=device.user_agent,
+            ip=device.ip,
         )
-        return self._token_pair(user.id, user.username, session_id, refresh)
+        self._store.put_session(session)
+        return self._token_pair(session, refresh, now)
+
+    def refresh(self, presented: str, device: Device) -> dict[str, Any]:
+        """Spend ``presented`` and return the session's next ``TokenPair``.
+
+        Two round trips: read the session, then rotate it in one transaction that
+        also records the spent hash and checks the user is not disabled.
+        """
+        token = RefreshToken.parse(presented)
+        now = int(self._clock())
+        session = self._store.get_session(token.user_id, token.session_id)
+        if session is None or session.expires_at <= now:
+            raise errors.InvalidToken("The refresh token is invalid or expired.")
+        if not hmac.compare_digest(session.refresh_hash, token.digest):
+            self._refuse_spent(token, device)
+        following = RefreshToken.new(token.user_id, token.session_id)
+        rotated = replace(
+            session,
+            refresh_hash=following.digest,
+            last_used_at=now,
+            expires_at=min(session.absolute_expires_at, now + self._lifetimes.idle),
+            user_agent=device.user_agent or session.user_agent,
+            ip=device.ip or session.ip,
+        )
+        if not self._store.rotate_session(rotated, spent_hash=token.digest, now=now):
+            # Lost a race with another refresh of the same token: that is reuse too.
+            self._refuse_spent(token, device)
+        return self._token_pair(rotated, following, now)
+
+    def _refuse_spent(self, token: RefreshToken, device: Device) -> None:
+        """A token that is not the session's live one: end the family if it was spent."""
+        if self._store.spent_by(token.user_id, token.digest) == token.session_id:
+            self._store.delete_session(token.user_id, token.session_id)
+            self._store.record_event(
+                ActivityEvent(
+                    user_id=token.user_id,
+                    type="refresh_reuse",
+                    outcome="session_ended",
+                    at=int(self._clock()),
+                    ip=device.ip,
+                    user_agent=device.user_agent,
+                )
+            )
+        raise errors.InvalidToken("The refresh token is invalid or expired.")
 
     def _token_pair(
-        self, user_id: str, username: str, session_id: str, refresh: RefreshToken
+        self, session: SessionRecord, refresh: RefreshToken, now: int
     ) -> dict[str, Any]:
         return {
-            "access_token": self._tokens.issue(user_id, username, session_id),
+            "access_token": self._tokens.issue(session.user_id, session.username, session.id),
             "token_type": "Bearer",  # nosec B105
             "expires_in": self._tokens.lifetime,
             "refresh_token": str(refresh),
-            "refresh_expires_in": self._refresh_lifetime,
+            "refresh_expires_in": session.expires_at - now,
         }
 
     def authorize(self, access_token: str) -> AccessClaims:
@@ -68,3 +141,39 @@ class Sessions:
         if session is None or session.expires_at <= int(self._clock()):
             raise errors.InvalidToken()
         return claims
+
+    def logout(self, user_id: str, session_id: str, refresh_token: str | None) -> None:
+        """End the caller's session and, if the caller names one of their own sessions by
+        its refresh token, that one too. Logout always succeeds."""
+        self._store.delete_session(user_id, session_id)
+        if refresh_token:
+            with contextlib.suppress(errors.InvalidToken):
+                token = RefreshToken.parse(refresh_token)
+                if token.user_id == user_id and token.session_id != session_id:
+                    self._store.delete_session(user_id, token.session_id)
+
+    def end(self, user_id: str, session_id: str) -> None:
+        """End one of the user's sessions; ``NotFound`` if it is not theirs or is gone."""
+        if not is_id(session_id) or not self._store.delete_session(user_id, session_id):
+            raise errors.NotFound("No such session.")
+
+    def end_all(self, user_id: str) -> int:
+        """End every session of the user; returns how many there were."""
+        return self._store.delete_sessions(user_id)
+
+    def list(self, user_id: str, current_session_id: str) -> list[dict[str, Any]]:
+        """The user's live sessions, newest first, with the caller's marked ``current``."""
+        now = int(self._clock())
+        live = [s for s in self._store.list_sessions(user_id) if s.expires_at > now]
+        live.sort(key=lambda s: s.created_at, reverse=True)
+        return [
+            {
+                "id": s.id,
+                "created_at": s.created_at,
+                "last_used_at": s.last_used_at,
+                "user_agent": s.user_agent,
+                "ip": s.ip,
+                "current": s.id == current_session_id,
+            }
+            for s in live
+        ]

@@ -1,17 +1,10 @@
-"""The one DynamoDB table: key layout, item shapes, conditional writes, transactions.
+"""The one DynamoDB table: reads, conditional writes and transactions.
 
-Only this module knows keys and condition expressions. Items (``pk`` / ``sk``):
-
-| item      | pk                 | sk             | notes                                  |
-|-----------|--------------------|----------------|----------------------------------------|
-| user      | ``USER#<id>``      | ``PROFILE``    | password hash, profile, flags          |
-| username  | ``USERNAME#<key>`` | ``USERNAME``   | guard: normalised username -> user id  |
-| email     | ``EMAIL#<key>``    | ``EMAIL``      | guard: normalised email -> user id     |
-| session   | ``USER#<id>``      | ``SESSION#<sid>`` | refresh-token hash; TTL ``expires_at`` |
-
-Guards are written with the user in one transaction under ``attribute_not_exists``, so
-uniqueness holds under any concurrency with no read-then-write. Every AWS failure that
-is not the caller's fault becomes ``ServiceUnavailable`` (503 + Retry-After).
+Only this module (with ``items``, which owns the layout) knows keys and condition
+expressions. Guards are written with the user in one transaction under
+``attribute_not_exists``, so uniqueness holds under any concurrency with no
+read-then-write. Every AWS failure that is not the caller's fault becomes
+``ServiceUnavailable`` (503 + Retry-After).
 """
 
 from __future__ import annotations
@@ -19,25 +12,24 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import errors
+from chalicelib import errors, items
+from chalicelib.items import ActivityEvent, SessionRecord, UserRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
     from chalicelib.config import Settings
 
-TTL_ATTRIBUTE = "expires_at"
 #: Attempts at a transaction that lost a race (TransactionConflict) before a 503.
 _TRANSACTION_ATTEMPTS = 5
-#: Lambda-sized timeouts: fail fast into a 503 rather than hang the request.
-_CLIENT_CONFIG = Config(
+#: Lambda-sized timeouts for every AWS client: fail fast into a 503 rather than hang.
+CLIENT_CONFIG = Config(
     connect_timeout=1,
     read_timeout=2,
     retries={"max_attempts": 3, "mode": "standard"},
@@ -52,137 +44,7 @@ def connect(settings: Settings) -> DynamoDBClient:
         aws_secret_access_key="local" if local else None,
         region_name=settings.region,
     )
-    return session.client(
-        "dynamodb", endpoint_url=settings.dynamodb_endpoint, config=_CLIENT_CONFIG
-    )
-
-
-# ------------------------------------------------------------------ records
-
-
-@dataclass(frozen=True)
-class UserRecord:
-    id: str
-    username: str
-    username_key: str
-    email: str | None
-    email_key: str | None
-    display_name: str | None
-    password_hash: str
-    email_verified: bool
-    mfa_enabled: bool
-    disabled: bool
-    created_at: int
-
-
-@dataclass(frozen=True)
-class SessionRecord:
-    id: str
-    user_id: str
-    username: str
-    refresh_hash: str
-    created_at: int
-    last_used_at: int
-    expires_at: int
-    user_agent: str
-    ip: str
-
-
-def _user_key(user_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"USER#{user_id}"}, "sk": {"S": "PROFILE"}}
-
-
-def _session_key(user_id: str, session_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"USER#{user_id}"}, "sk": {"S": f"SESSION#{session_id}"}}
-
-
-def _guard_key(kind: str, value: str) -> dict[str, Any]:
-    return {"pk": {"S": f"{kind}#{value}"}, "sk": {"S": kind}}
-
-
-def _s(value: str | None) -> dict[str, Any]:
-    return {"NULL": True} if value is None else {"S": value}
-
-
-def _n(value: int) -> dict[str, Any]:
-    return {"N": str(value)}
-
-
-def _get_s(item: dict[str, Any], name: str) -> str | None:
-    value = item.get(name, {})
-    return value.get("S") if isinstance(value, dict) else None
-
-
-def _get_n(item: dict[str, Any], name: str) -> int:
-    return int(item.get(name, {}).get("N", "0"))
-
-
-def _get_bool(item: dict[str, Any], name: str) -> bool:
-    return bool(item.get(name, {}).get("BOOL", False))
-
-
-def _user_item(user: UserRecord) -> dict[str, Any]:
-    return {
-        **_user_key(user.id),
-        "type": {"S": "user"},
-        "id": {"S": user.id},
-        "username": {"S": user.username},
-        "username_key": {"S": user.username_key},
-        "email": _s(user.email),
-        "email_key": _s(user.email_key),
-        "display_name": _s(user.display_name),
-        "password_hash": {"S": user.password_hash},
-        "email_verified": {"BOOL": user.email_verified},
-        "mfa_enabled": {"BOOL": user.mfa_enabled},
-        "disabled": {"BOOL": user.disabled},
-        "created_at": _n(user.created_at),
-    }
-
-
-def _user_from(item: dict[str, Any]) -> UserRecord:
-    return UserRecord(
-        id=_get_s(item, "id") or "",
-        username=_get_s(item, "username") or "",
-        username_key=_get_s(item, "username_key") or "",
-        email=_get_s(item, "email"),
-        email_key=_get_s(item, "email_key"),
-        display_name=_get_s(item, "display_name"),
-        password_hash=_get_s(item, "password_hash") or "",
-        email_verified=_get_bool(item, "email_verified"),
-        mfa_enabled=_get_bool(item, "mfa_enabled"),
-        disabled=_get_bool(item, "disabled"),
-        created_at=_get_n(item, "created_at"),
-    )
-
-
-def _session_item(session: SessionRecord) -> dict[str, Any]:
-    return {
-        **_session_key(session.user_id, session.id),
-        "type": {"S": "session"},
-        "id": {"S": session.id},
-        "user_id": {"S": session.user_id},
-        "username": {"S": session.username},
-        "refresh_hash": {"S": session.refresh_hash},
-        "created_at": _n(session.created_at),
-        "last_used_at": _n(session.last_used_at),
-        TTL_ATTRIBUTE: _n(session.expires_at),
-        "user_agent": {"S": session.user_agent},
-        "ip": {"S": session.ip},
-    }
-
-
-def _session_from(item: dict[str, Any]) -> SessionRecord:
-    return SessionRecord(
-        id=_get_s(item, "id") or "",
-        user_id=_get_s(item, "user_id") or "",
-        username=_get_s(item, "username") or "",
-        refresh_hash=_get_s(item, "refresh_hash") or "",
-        created_at=_get_n(item, "created_at"),
-        last_used_at=_get_n(item, "last_used_at"),
-        expires_at=_get_n(item, TTL_ATTRIBUTE),
-        user_agent=_get_s(item, "user_agent") or "",
-        ip=_get_s(item, "ip") or "",
-    )
+    return session.client("dynamodb", endpoint_url=settings.dynamodb_endpoint, config=CLIENT_CONFIG)
 
 
 # ------------------------------------------------------------------ the store
@@ -211,46 +73,182 @@ class Store:
 
     def ping(self) -> None:
         """One cheap read that proves the table answers (for ``/health``)."""
-        with _aws_call():
-            self._client.get_item(TableName=self.table_name, Key=_guard_key("HEALTH", "-"))
+        self._get(items.guard_key("HEALTH", "-"))
+
+    # -------------------------------------------------------------- users
 
     def create_user(self, user: UserRecord) -> None:
         """Write the user and its guard items at once; raise ``UsernameTaken``/``EmailTaken``."""
-        new_item = "attribute_not_exists(pk)"
         owner = {"user_id": {"S": user.id}, "type": {"S": "guard"}}
-        items: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self.table_name,
-                    "Item": _user_item(user),
-                    "ConditionExpression": new_item,
-                }
-            },
-            {
-                "Put": {
-                    "TableName": self.table_name,
-                    "Item": {**_guard_key("USERNAME", user.username_key), **owner},
-                    "ConditionExpression": new_item,
-                }
-            },
+        puts = [
+            {**items.user_key(user.id), **items.encode(user, "user")},
+            {**items.guard_key("USERNAME", user.username_key), **owner},
         ]
         if user.email_key:
-            items.append(
+            puts.append({**items.guard_key("EMAIL", user.email_key), **owner})
+        failed = self._transact([self._put_new(item) for item in puts])
+        if failed == 1:
+            raise errors.UsernameTaken()
+        if failed == 2:
+            raise errors.EmailTaken()
+        if failed is not None:
+            raise errors.GatehouseError()
+
+    def user_id_by(self, kind: str, key: str) -> str | None:
+        """The owner of a ``USERNAME`` or ``EMAIL`` guard, if any (strongly consistent)."""
+        item = self._get(items.guard_key(kind, key))
+        return item.get("user_id", {}).get("S") if item else None
+
+    def get_user(self, user_id: str) -> UserRecord | None:
+        item = self._get(items.user_key(user_id))
+        return items.decode(UserRecord, item) if item else None
+
+    def set_disabled(self, user_id: str, disabled: bool) -> bool:
+        """Flag the user (dis)abled; False if there is no such user."""
+        try:
+            with _aws_call():
+                self._client.update_item(
+                    TableName=self.table_name,
+                    Key=items.user_key(user_id),
+                    UpdateExpression="SET disabled = :d",
+                    ConditionExpression="attribute_exists(pk)",
+                    ExpressionAttributeValues={":d": {"BOOL": disabled}},
+                )
+        except ClientError:
+            return False
+        return True
+
+    def scan_users(self) -> Iterator[UserRecord]:
+        """Every user, for the admin export (a Scan: never on a request path)."""
+        paginator = self._client.get_paginator("scan")
+        pages = paginator.paginate(
+            TableName=self.table_name,
+            FilterExpression="#t = :user",
+            ExpressionAttributeNames={"#t": "type"},
+            ExpressionAttributeValues={":user": {"S": "user"}},
+            ConsistentRead=True,
+        )
+        with _aws_call():
+            for page in pages:
+                for item in page.get("Items", []):
+                    yield items.decode(UserRecord, item)
+
+    # -------------------------------------------------------------- sessions
+
+    def put_session(self, session: SessionRecord) -> None:
+        item = {
+            **items.session_key(session.user_id, session.id),
+            **items.encode(session, "session"),
+        }
+        with _aws_call():
+            self._client.put_item(TableName=self.table_name, Item=item)
+
+    def get_session(self, user_id: str, session_id: str) -> SessionRecord | None:
+        item = self._get(items.session_key(user_id, session_id))
+        return items.decode(SessionRecord, item) if item else None
+
+    def rotate_session(self, session: SessionRecord, *, spent_hash: str, now: int) -> bool:
+        """Replace the session's refresh hash if ``spent_hash`` is still the live one.
+
+        One transaction: the session (conditional on the old hash and on not having
+        expired), a ``SPENT`` item that remembers the old hash for reuse detection, and a
+        check that the user is not disabled. False if another refresh won the race.
+        """
+        spent = {
+            **items.spent_key(session.user_id, spent_hash),
+            "type": {"S": "spent"},
+            "session_id": {"S": session.id},
+            items.TTL_ATTRIBUTE: {"N": str(session.absolute_expires_at)},
+        }
+        failed = self._transact(
+            [
                 {
                     "Put": {
                         "TableName": self.table_name,
-                        "Item": {**_guard_key("EMAIL", user.email_key), **owner},
-                        "ConditionExpression": new_item,
+                        "Item": {
+                            **items.session_key(session.user_id, session.id),
+                            **items.encode(session, "session"),
+                        },
+                        "ConditionExpression": "refresh_hash = :old AND expires_at > :now",
+                        "ExpressionAttributeValues": {
+                            ":old": {"S": spent_hash},
+                            ":now": {"N": str(now)},
+                        },
                     }
-                }
-            )
-        failures = (errors.GatehouseError(), errors.UsernameTaken(), errors.EmailTaken())
-        self._transact(items, failures)
+                },
+                {"Put": {"TableName": self.table_name, "Item": spent}},
+                {
+                    "ConditionCheck": {
+                        "TableName": self.table_name,
+                        "Key": items.user_key(session.user_id),
+                        "ConditionExpression": "disabled = :no",
+                        "ExpressionAttributeValues": {":no": {"BOOL": False}},
+                    }
+                },
+            ]
+        )
+        if failed == 2:
+            raise errors.InvalidToken("The refresh token is invalid or expired.")
+        return failed is None
 
-    def _transact(
-        self, items: list[dict[str, Any]], failures: tuple[errors.GatehouseError, ...]
-    ) -> None:
-        """Run a transaction; a failed condition on item i raises ``failures[i]``.
+    def spent_by(self, user_id: str, refresh_hash: str) -> str | None:
+        """The session a spent refresh token belonged to, if it was ever spent."""
+        item = self._get(items.spent_key(user_id, refresh_hash))
+        return item.get("session_id", {}).get("S") if item else None
+
+    def delete_session(self, user_id: str, session_id: str) -> bool:
+        """End one session; False if it did not exist."""
+        try:
+            with _aws_call():
+                self._client.delete_item(
+                    TableName=self.table_name,
+                    Key=items.session_key(user_id, session_id),
+                    ConditionExpression="attribute_exists(pk)",
+                )
+        except ClientError:
+            return False
+        return True
+
+    def list_sessions(self, user_id: str) -> list[SessionRecord]:
+        return [items.decode(SessionRecord, i) for i in self._query(user_id, "SESSION#")]
+
+    def delete_sessions(self, user_id: str) -> int:
+        """End every session of the user; returns how many there were."""
+        keys = [{"pk": i["pk"], "sk": i["sk"]} for i in self._query(user_id, "SESSION#")]
+        for start in range(0, len(keys), 25):
+            requests = {
+                self.table_name: [{"DeleteRequest": {"Key": k}} for k in keys[start : start + 25]]
+            }
+            while requests:
+                with _aws_call():
+                    answer = self._client.batch_write_item(RequestItems=requests)  # type: ignore[arg-type]
+                requests = answer.get("UnprocessedItems") or {}  # type: ignore[assignment]
+        return len(keys)
+
+    # -------------------------------------------------------------- activity
+
+    def record_event(self, event: ActivityEvent) -> None:
+        item = {
+            **items.event_key(event),
+            **items.encode(event, "event"),
+            items.TTL_ATTRIBUTE: {"N": str(event.at + items.EVENT_RETENTION_SECONDS)},
+        }
+        with _aws_call():
+            self._client.put_item(TableName=self.table_name, Item=item)
+
+    # -------------------------------------------------------------- plumbing
+
+    def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self.table_name,
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    def _transact(self, actions: list[dict[str, Any]]) -> int | None:
+        """Run a transaction; the index of the first action whose condition failed, or None.
 
         A ``TransactionConflict`` means another transaction held an item; retry, and the
         loser then sees the winner's write as a failed condition.
@@ -258,35 +256,32 @@ class Store:
         for attempt in range(_TRANSACTION_ATTEMPTS):
             try:
                 with _aws_call():
-                    self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
-                return
+                    self._client.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
+                return None
             except ClientError as error:
                 reasons = error.response.get("CancellationReasons", [])
                 codes = [r.get("Code", "None") for r in reasons]
-                for index, code in enumerate(codes):
-                    if code == "ConditionalCheckFailed":
-                        raise failures[index] from None
+                if "ConditionalCheckFailed" in codes:
+                    return codes.index("ConditionalCheckFailed")
                 if "TransactionConflict" not in codes:
                     raise errors.ServiceUnavailable() from error
                 time.sleep(0.01 * (2**attempt))
         raise errors.ServiceUnavailable()
 
-    def user_id_by(self, kind: str, key: str) -> str | None:
-        """The owner of a ``USERNAME`` or ``EMAIL`` guard, if any (strongly consistent)."""
-        item = self._get(_guard_key(kind, key))
-        return _get_s(item, "user_id") if item else None
-
-    def get_user(self, user_id: str) -> UserRecord | None:
-        item = self._get(_user_key(user_id))
-        return _user_from(item) if item else None
-
-    def put_session(self, session: SessionRecord) -> None:
+    def _query(self, user_id: str, prefix: str) -> Iterator[dict[str, Any]]:
+        paginator = self._client.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={
+                ":pk": {"S": items.user_partition(user_id)},
+                ":prefix": {"S": prefix},
+            },
+            ConsistentRead=True,
+        )
         with _aws_call():
-            self._client.put_item(TableName=self.table_name, Item=_session_item(session))
-
-    def get_session(self, user_id: str, session_id: str) -> SessionRecord | None:
-        item = self._get(_session_key(user_id, session_id))
-        return _session_from(item) if item else None
+            for page in pages:
+                yield from page.get("Items", [])
 
     def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
         with _aws_call():
@@ -316,6 +311,6 @@ def create_table(client: DynamoDBClient, table_name: str) -> bool:
     client.get_waiter("table_exists").wait(TableName=table_name)
     client.update_time_to_live(
         TableName=table_name,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": items.TTL_ATTRIBUTE},
     )
     return True

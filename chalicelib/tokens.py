@@ -18,7 +18,7 @@ from typing import Any
 import jwt
 
 from chalicelib import errors
-from chalicelib.keys import ALGORITHM, KeyRing, KeySource
+from chalicelib.keys import ALGORITHM, KeyCache, KeyRing, KeySource
 
 # A media type (RFC 9068), not a secret.
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105  # nosec B105
@@ -45,6 +45,11 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+def is_id(value: str) -> bool:
+    """True for the shape ``new_id`` makes; anything else names nothing."""
+    return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+
+
 class AccessTokens:
     """Issues and verifies access JWTs against a key ring loaded once per container."""
 
@@ -57,8 +62,7 @@ class AccessTokens:
         lifetime: int,
         clock: Callable[[], float],
     ) -> None:
-        self._keys = keys
-        self._ring: KeyRing | None = None
+        self.keys = KeyCache(keys, clock)
         self.issuer = issuer
         self.audience = audience
         self.lifetime = lifetime
@@ -66,9 +70,7 @@ class AccessTokens:
 
     @property
     def ring(self) -> KeyRing:
-        if self._ring is None:
-            self._ring = self._keys.load()
-        return self._ring
+        return self.keys.ring
 
     def issue(self, user_id: str, username: str, session_id: str) -> str:
         now = int(self._clock())
@@ -86,13 +88,24 @@ class AccessTokens:
         headers = {"kid": signer.kid, "typ": ACCESS_TOKEN_TYPE}
         return jwt.encode(claims, signer.private_key, algorithm=ALGORITHM, headers=headers)
 
+    def discovery(self, jwks_uri: str) -> dict[str, Any]:
+        """The OpenID discovery document's token-verification part (Gatehouse is not an
+        OAuth authorization server, so it lists no authorization or token endpoints)."""
+        return {
+            "issuer": self.issuer,
+            "jwks_uri": jwks_uri,
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": [ALGORITHM],
+            "claims_supported": _REQUIRED_CLAIMS,
+        }
+
     def verify(self, token: str) -> AccessClaims:
         """Return the claims of a valid token, or raise ``InvalidToken``; never anything else."""
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise errors.InvalidToken()
         try:
             header = jwt.get_unverified_header(token)
-            key = self.ring.verifying_key(str(header.get("kid", "")))
+            key = self.keys.verifying_key(str(header.get("kid", "")))
             if key is None or header.get("typ") != ACCESS_TOKEN_TYPE:
                 raise errors.InvalidToken()
             claims: dict[str, Any] = jwt.decode(
@@ -140,7 +153,8 @@ class RefreshToken:
     @classmethod
     def parse(cls, value: str) -> RefreshToken:
         parts = value.split(".")
-        if len(parts) != 3 or not all(parts) or len(value) > 256:
+        valid = len(value) <= 256 and len(parts) == 3 and all(parts)
+        if not (valid and is_id(parts[0]) and is_id(parts[1])):
             raise errors.InvalidToken("The refresh token is invalid or expired.")
         return cls(*parts)
 

@@ -28,6 +28,7 @@ from chalicelib.tokens import (
     AccessTokens,
     RefreshToken,
     bearer_token,
+    new_id,
 )
 
 ISSUER = "gatehouse-test"
@@ -366,7 +367,7 @@ def test_bearer_token_refuses_a_header_without_a_bearer_token(header: str) -> No
 
 
 def test_a_refresh_token_survives_a_string_round_trip() -> None:
-    token = RefreshToken.new("user-1", "session-1")
+    token = RefreshToken.new(new_id(), new_id())
 
     parsed = RefreshToken.parse(str(token))
 
@@ -385,7 +386,20 @@ def test_refresh_tokens_are_unguessable_and_their_digest_hides_the_secret() -> N
 
 @pytest.mark.parametrize(
     "value",
-    ["", "abc", "a.b", "a.b.c.d", "a..c", ".b.c", "a.b.", "..", "u.s." + "x" * 300],
+    [
+        "",
+        "abc",
+        "a.b",
+        "a.b.c.d",
+        "a..c",
+        ".b.c",
+        "a.b.",
+        "..",
+        "u.s." + "x" * 300,
+        # ids must have the shape new_id() makes: an access token is three parts too
+        "user-1.session-1.secret",
+        f"{'A' * 32}.{'b' * 32}.secret",
+    ],
 )
 def test_a_malformed_refresh_token_is_refused(value: str) -> None:
     with pytest.raises(errors.InvalidToken):

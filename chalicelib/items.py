@@ -1,0 +1,133 @@
+"""The table's item layout: records, their keys, and their DynamoDB encoding.
+
+One table, ``pk`` / ``sk`` string keys, TTL on ``expires_at``:
+
+| item      | pk                 | sk                    | notes                                |
+|-----------|--------------------|-----------------------|--------------------------------------|
+| user      | ``USER#<id>``      | ``PROFILE``           | password hash, profile, flags        |
+| username  | ``USERNAME#<key>`` | ``USERNAME``          | guard: normalised username -> owner  |
+| email     | ``EMAIL#<key>``    | ``EMAIL``             | guard: normalised email -> owner     |
+| session   | ``USER#<id>``      | ``SESSION#<sid>``     | live refresh-token hash; TTL         |
+| spent     | ``USER#<id>``      | ``SPENT#<hash>``      | a spent refresh token's session; TTL |
+| event     | ``USER#<id>``      | ``EVENT#<at>#<rand>`` | activity; TTL                        |
+
+Everything a user owns shares the user's partition, so one Query finds it all.
+Records are flat dataclasses of ``str``, ``str | None``, ``int`` and ``bool`` fields, and
+``encode``/``decode`` map them to DynamoDB attribute values by those types.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+TTL_ATTRIBUTE = "expires_at"
+#: How long activity events are kept before DynamoDB's TTL reaps them.
+EVENT_RETENTION_SECONDS = 90 * 24 * 3600
+
+Key = dict[str, dict[str, str]]
+Item = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    id: str
+    username: str
+    username_key: str
+    email: str | None
+    email_key: str | None
+    display_name: str | None
+    password_hash: str
+    email_verified: bool
+    mfa_enabled: bool
+    disabled: bool
+    created_at: int
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """A session (a refresh-token family). ``expires_at`` is the sooner of the idle
+    deadline and ``absolute_expires_at``; TTL reaps the item after it."""
+
+    id: str
+    user_id: str
+    username: str
+    refresh_hash: str
+    created_at: int
+    last_used_at: int
+    expires_at: int
+    absolute_expires_at: int
+    user_agent: str
+    ip: str
+
+
+@dataclass(frozen=True)
+class ActivityEvent:
+    user_id: str
+    type: str
+    outcome: str
+    at: int
+    ip: str
+    user_agent: str
+
+
+def user_key(user_id: str) -> Key:
+    return {"pk": {"S": f"USER#{user_id}"}, "sk": {"S": "PROFILE"}}
+
+
+def session_key(user_id: str, session_id: str) -> Key:
+    return {"pk": {"S": f"USER#{user_id}"}, "sk": {"S": f"SESSION#{session_id}"}}
+
+
+def spent_key(user_id: str, refresh_hash: str) -> Key:
+    return {"pk": {"S": f"USER#{user_id}"}, "sk": {"S": f"SPENT#{refresh_hash}"}}
+
+
+def event_key(event: ActivityEvent) -> Key:
+    """Sorted by time (zero-padded seconds), made unique by a random suffix."""
+    sk = f"EVENT#{event.at:012d}#{secrets.token_hex(4)}"
+    return {"pk": {"S": f"USER#{event.user_id}"}, "sk": {"S": sk}}
+
+
+def guard_key(kind: str, value: str) -> Key:
+    return {"pk": {"S": f"{kind}#{value}"}, "sk": {"S": kind}}
+
+
+def user_partition(user_id: str) -> str:
+    return f"USER#{user_id}"
+
+
+R = TypeVar("R")
+
+
+def encode(record: object, kind: str) -> Item:
+    """A record's attributes (without its key), tagged with its ``type``."""
+    item: Item = {"type": {"S": kind}}
+    for field in fields(record):  # type: ignore[arg-type]
+        value = getattr(record, field.name)
+        if value is None:
+            item[field.name] = {"NULL": True}
+        elif isinstance(value, bool):
+            item[field.name] = {"BOOL": value}
+        elif isinstance(value, int):
+            item[field.name] = {"N": str(value)}
+        else:
+            item[field.name] = {"S": str(value)}
+    return item
+
+
+def decode(cls: type[R], item: Item) -> R:
+    """Rebuild a record from an item, by each field's declared type."""
+    values: dict[str, Any] = {}
+    for field in fields(cls):  # type: ignore[arg-type]
+        attribute = item.get(field.name, {})
+        if field.type == "bool":
+            values[field.name] = bool(attribute.get("BOOL", False))
+        elif field.type == "int":
+            values[field.name] = int(attribute.get("N", "0"))
+        elif field.type == "str | None":
+            values[field.name] = attribute.get("S")
+        else:
+            values[field.name] = attribute.get("S", "")
+    return cls(**values)
