@@ -15,7 +15,7 @@ from chalicelib import errors, identity
 from chalicelib.items import UserRecord
 from chalicelib.passwords import PasswordHasher, PasswordPolicy
 from chalicelib.store import Store
-from chalicelib.tokens import new_id
+from chalicelib.tokens import is_id, new_id
 
 
 @dataclass(frozen=True)
@@ -78,12 +78,30 @@ class Accounts:
         self._store.create_user(user)
         return user
 
+    def _owner_of(self, login: str) -> str | None:
+        """The id of the user whose email (if ``login`` has an ``@``) or username it is."""
+        if "@" in login:
+            return self._store.user_id_by("EMAIL", identity.email_key(login))
+        return self._store.user_id_by("USERNAME", identity.username_key(login))
+
+    def find(self, reference: str) -> UserRecord | None:
+        """A user by id, username or email (the admin command's way to name one)."""
+        user_id = reference if is_id(reference) else self._owner_of(reference)
+        return self._store.get_user(user_id) if user_id else None
+
+    def set_disabled(self, user_id: str, disabled: bool) -> bool:
+        """Disable (or enable) a user. Disabling ends every session, so the authorizer
+        refuses their live access tokens at once and their refresh tokens stop working;
+        login answers ``invalid_credentials`` like any other failure."""
+        if not self._store.set_disabled(user_id, disabled):
+            return False
+        if disabled:
+            self._store.delete_sessions(user_id)
+        return True
+
     def authenticate(self, login: str, password: str) -> UserRecord:
         """The user whose username or email is ``login`` and whose password this is."""
-        if "@" in login:
-            user_id = self._store.user_id_by("EMAIL", identity.email_key(login))
-        else:
-            user_id = self._store.user_id_by("USERNAME", identity.username_key(login))
+        user_id = self._owner_of(login)
         # An unknown login still reads a (missing) user item: the same round trips,
         # then the same bcrypt work, as a wrong password.
         user = self._store.get_user(user_id or "unknown")

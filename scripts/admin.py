@@ -1,0 +1,182 @@
+"""Gatehouse's admin command line: keys, sessions, users, export and import.
+
+    python -m scripts.admin [--stage local|dev|prod] <command> [...]
+
+    keys                      list the signing key ring (kid, created, signing)
+    rotate-key                a new key signs from now on; older keys keep verifying
+    retire-key KID            drop a key: tokens it signed stop verifying
+    sessions USER             list a user's live sessions
+    end-sessions USER         end every session of a user
+    disable USER | enable USER
+    export [--output FILE]    every user, with password hashes, as JSON lines
+    import [--input FILE]     create users from JSON lines (bcrypt hashes kept)
+
+USER is an id, a username or an email. The stage's environment comes from
+``.chalice/config.json`` as ``chalice local`` and ``chalice deploy`` read it; deployed
+stages use your AWS credentials (the key ring lives in Secrets Manager there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_DIR))
+
+from chalicelib import portability, services  # noqa: E402
+from chalicelib.config import Settings  # noqa: E402
+from chalicelib.errors import GatehouseError  # noqa: E402
+from chalicelib.items import UserRecord  # noqa: E402
+from chalicelib.keys import KeyDocument  # noqa: E402
+
+
+class AdminError(Exception):
+    """A command that cannot be carried out; printed without a traceback."""
+
+
+def stage_environment(stage: str) -> dict[str, str]:
+    """The stage's environment variables from .chalice/config.json (global, then stage)."""
+    config = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text("utf-8"))
+    if stage not in config.get("stages", {}):
+        raise AdminError(f"no stage {stage!r} in .chalice/config.json")
+    return {
+        **config.get("environment_variables", {}),
+        **config["stages"][stage].get("environment_variables", {}),
+    }
+
+
+class Admin:
+    """Each command, given the built services and an output stream."""
+
+    def __init__(self, svc: services.Services, out: TextIO) -> None:
+        self.svc = svc
+        self.out = out
+        self.keys = services.key_store(svc.settings)
+
+    def user(self, reference: str) -> UserRecord:
+        user = self.svc.accounts.find(reference)
+        if user is None:
+            raise AdminError(f"no user {reference!r}")
+        return user
+
+    def list_keys(self) -> None:
+        document = self.keys.read()
+        for key in document.keys:
+            role = "signing" if key.kid == document.signing_kid else "verifying"
+            self.out.write(f"{key.kid}\t{key.created_at}\t{role}\n")
+
+    def rotate_key(self) -> None:
+        try:
+            document = self.keys.read()
+        except GatehouseError:
+            document = KeyDocument(signing_kid="", keys=())
+        rotated = document.rotated(int(time.time()))
+        self.keys.write(rotated)
+        self.out.write(f"{rotated.signing_kid}\tsigning\n")
+
+    def retire_key(self, kid: str) -> None:
+        try:
+            self.keys.write(self.keys.read().retired(kid))
+        except ValueError as error:
+            raise AdminError(str(error)) from None
+        self.out.write(f"{kid}\tretired\n")
+
+    def sessions(self, reference: str) -> None:
+        user = self.user(reference)
+        for session in self.svc.sessions.list(user.id, current_session_id=""):
+            self.out.write(json.dumps(session) + "\n")
+
+    def end_sessions(self, reference: str) -> None:
+        count = self.svc.sessions.end_all(self.user(reference).id)
+        self.out.write(f"ended {count} session(s)\n")
+
+    def set_disabled(self, reference: str, disabled: bool) -> None:
+        user = self.user(reference)
+        self.svc.accounts.set_disabled(user.id, disabled)
+        self.out.write(f"{user.username}\t{'disabled' if disabled else 'enabled'}\n")
+
+    def export(self, output: TextIO) -> None:
+        for user in self.svc.store.scan_users():
+            output.write(portability.export_line(user) + "\n")
+
+    def import_(self, source: TextIO) -> int:
+        """Create each user; report each bad or clashing line and carry on."""
+        failures = 0
+        for number, line in enumerate(source, start=1):
+            if not line.strip():
+                continue
+            try:
+                user = portability.import_line(line, int(time.time()))
+                self.svc.store.create_user(user)
+            except (ValueError, GatehouseError) as error:
+                failures += 1
+                reason = error.detail if isinstance(error, GatehouseError) else str(error)
+                self.out.write(f"line {number}: {reason}\n")
+                continue
+            self.out.write(f"imported {user.username}\n")
+        return failures
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="python -m scripts.admin", description=__doc__.split("\n")[0]
+    )
+    top.add_argument("--stage", default="local", help="stage in .chalice/config.json")
+    commands = top.add_subparsers(dest="command", required=True)
+    commands.add_parser("keys")
+    commands.add_parser("rotate-key")
+    commands.add_parser("retire-key").add_argument("kid")
+    for name in ("sessions", "end-sessions", "disable", "enable"):
+        commands.add_parser(name).add_argument("user")
+    commands.add_parser("export").add_argument("--output", type=Path)
+    commands.add_parser("import").add_argument("--input", type=Path)
+    return top
+
+
+def run(args: argparse.Namespace, admin: Admin) -> int:
+    actions: dict[str, Callable[[], object]] = {
+        "keys": admin.list_keys,
+        "rotate-key": admin.rotate_key,
+        "retire-key": lambda: admin.retire_key(args.kid),
+        "sessions": lambda: admin.sessions(args.user),
+        "end-sessions": lambda: admin.end_sessions(args.user),
+        "disable": lambda: admin.set_disabled(args.user, True),
+        "enable": lambda: admin.set_disabled(args.user, False),
+    }
+    if args.command == "export":
+        if args.output is None:
+            admin.export(sys.stdout)
+        else:
+            with args.output.open("w", encoding="utf-8") as output:
+                admin.export(output)
+        return 0
+    if args.command == "import":
+        if args.input is None:
+            return 1 if admin.import_(sys.stdin) else 0
+        with args.input.open(encoding="utf-8") as source:
+            return 1 if admin.import_(source) else 0
+    actions[args.command]()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        os.environ.update(stage_environment(args.stage))
+        admin = Admin(services.Services.build(Settings.from_env()), sys.stdout)
+        return run(args, admin)
+    except (AdminError, GatehouseError) as error:
+        message = error.detail if isinstance(error, GatehouseError) else str(error)
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
