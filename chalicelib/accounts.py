@@ -61,7 +61,7 @@ class Accounts:
             if form.display_name is not None
             else None
         )
-        self._policy.check(form.password)
+        self._policy.check(form.password, username=username, email=email)
         user = UserRecord(
             id=new_id(),
             username=username,

@@ -10,11 +10,14 @@ imported from another bcrypt store (plain ``$2b$...``) still verify.
 from __future__ import annotations
 
 import base64
+import functools
+import gzip
 import hashlib
 import hmac
 import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 import bcrypt
 
@@ -35,36 +38,60 @@ def _prehash(password: bytes) -> bytes:
     return base64.b64encode(hmac.new(_PREHASH_KEY, password, hashlib.sha256).digest())
 
 
+COMMON_PASSWORDS = Path(__file__).parent / "data" / "common-passwords.txt.gz"
+#: A username or email local part shorter than this is not looked for in a password.
+_MIN_CONTAINED = 3
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The shipped list (see data/SOURCES.md), read on first use, not at import."""
+    with gzip.open(COMMON_PASSWORDS, "rt", encoding="utf-8") as lines:
+        return frozenset(line.rstrip("\n") for line in lines if line.strip())
+
+
+def _rule(code: str, message: str) -> errors.FieldError:
+    return errors.FieldError("password", code, message)
+
+
 @dataclass(frozen=True)
 class PasswordPolicy:
-    """Length only, for now: at least ``min_length`` characters, at most ``max_length``."""
+    """NIST SP 800-63B: length, not common or breached, not the account's own names.
+
+    No composition rules (they make passwords weaker and harder to remember). Every
+    Unicode character counts, after NFKC. All failing rules are reported at once.
+    """
 
     min_length: int = 8
     max_length: int = 256
 
-    def check(self, password: str) -> None:
-        """Raise ``WeakPassword`` with a field error naming the rule that failed."""
-        length = len(unicodedata.normalize("NFKC", password))
-        if length < self.min_length:
-            raise errors.WeakPassword(
-                errors=(
-                    errors.FieldError(
-                        "password",
-                        "too_short",
-                        f"Use at least {self.min_length} characters.",
-                    ),
-                )
-            )
-        if length > self.max_length:
-            raise errors.WeakPassword(
-                errors=(
-                    errors.FieldError(
-                        "password",
-                        "too_long",
-                        f"Use at most {self.max_length} characters.",
-                    ),
-                )
-            )
+    def problems(
+        self, password: str, *, username: str | None = None, email: str | None = None
+    ) -> list[errors.FieldError]:
+        normalised = unicodedata.normalize("NFKC", password)
+        folded = normalised.casefold()
+        found = []
+        if len(normalised) < self.min_length:
+            found.append(_rule("too_short", f"Use at least {self.min_length} characters."))
+        if len(normalised) > self.max_length:
+            found.append(_rule("too_long", f"Use at most {self.max_length} characters."))
+        if folded in common_passwords():
+            found.append(_rule("common", "This password is too common; choose another."))
+        name = unicodedata.normalize("NFKC", username or "").casefold()
+        if len(name) >= _MIN_CONTAINED and name in folded:
+            found.append(_rule("contains_username", "Do not use your username in it."))
+        mailbox = unicodedata.normalize("NFKC", email or "").casefold().rpartition("@")[0]
+        if len(mailbox) >= _MIN_CONTAINED and mailbox in folded:
+            found.append(_rule("contains_email", "Do not use your email address in it."))
+        return found
+
+    def check(
+        self, password: str, *, username: str | None = None, email: str | None = None
+    ) -> None:
+        """Raise ``WeakPassword`` with a field error for every rule that failed."""
+        found = self.problems(password, username=username, email=email)
+        if found:
+            raise errors.WeakPassword(errors=tuple(found))
 
 
 @dataclass

@@ -217,8 +217,8 @@ def test_login_by_email_works_in_any_case(api: Api, new_user: NewUser) -> None:
 
 
 def test_a_password_typed_in_full_width_logs_in(api: Api, new_user: NewUser) -> None:
-    user = new_user(password="Password123")
-    full_width = "\uff30\uff41\uff53\uff53\uff57\uff4f\uff52\uff44\uff11\uff12\uff13"
+    user = new_user(password="Quartz9Lemonade")
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in "Quartz9Lemonade")
 
     response = api.post("/login", {"username": user["username"], "password": full_width})
 

@@ -126,12 +126,12 @@ def test_verify_dummy_spends_a_verify_without_raising(hasher: PasswordHasher) ->
 
 
 def test_the_policy_accepts_a_password_of_the_minimum_length() -> None:
-    PasswordPolicy(min_length=8, max_length=256).check("12345678")
+    PasswordPolicy(min_length=8, max_length=256).check("q7#Vbn2x")
 
 
 def test_the_policy_refuses_a_short_password_with_a_too_short_field_error() -> None:
     with pytest.raises(errors.WeakPassword) as raised:
-        PasswordPolicy(min_length=8, max_length=256).check("1234567")
+        PasswordPolicy(min_length=8, max_length=256).check("q7#Vbn2")
 
     assert raised.value.status == 400
     assert raised.value.code == "weak_password"
