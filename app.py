@@ -10,9 +10,10 @@ from typing import Any
 
 from chalice.app import AuthRequest, AuthResponse, Chalice, Request, Response
 
-from chalicelib import errors, http, observability, services
+from chalicelib import errors, http, identity, observability, services
 from chalicelib.accounts import Registration, public_user
 from chalicelib.http import Field
+from chalicelib.sessions import Device
 from chalicelib.tokens import bearer_token
 
 app = Chalice(app_name="gatehouse", configure_logs=False)
@@ -31,6 +32,20 @@ LOGIN_FIELDS = (
     Field("totp_code", required=False, max_length=64),
 )
 REFRESH_FIELDS = (Field("refresh_token", max_length=1024),)
+PROFILE_FIELDS = (
+    Field("email", required=False, max_length=320),
+    Field("display_name", required=False, max_length=256),
+)
+PASSWORD_FIELDS = (Field("password", max_length=1024),)
+CHANGE_PASSWORD_FIELDS = (
+    Field("current_password", max_length=1024),
+    Field("new_password", max_length=1024),
+)
+FORGOT_FIELDS = (Field("email", max_length=320),)
+RESET_FIELDS = (Field("token", max_length=256), Field("new_password", max_length=1024))
+TOKEN_FIELDS = (Field("token", max_length=256),)
+CODE_FIELDS = (Field("code", max_length=64),)
+FORGOT_ANSWER = {"message": "If that address belongs to an account, a reset link is on its way."}
 LOGOUT_FIELDS = (Field("refresh_token", required=False, max_length=1024),)
 #: How long caches may keep the JWKS and discovery documents. Short: a rotated-in key
 #: must reach verifiers before it signs (rotate, wait this long, then tokens use it).
@@ -64,60 +79,161 @@ def bearer(auth_request: AuthRequest) -> AuthResponse | dict[str, Any]:
     )
 
 
+def _caller() -> http.Caller:
+    return http.caller(_request())
+
+
+def _device() -> Device:
+    return http.device(_request())
+
+
 @app.route("/register", methods=["POST"])
 def register() -> Response:
     body = _body(REGISTER_FIELDS)
-    user = services.get().accounts.register(Registration(**body))
+    svc = services.get()
+    user = svc.accounts.register(Registration(**body))
+    svc.recovery.send_verification(user, http.base_url(_request()))
     return http.json_response({"user": public_user(user)}, status=201)
 
 
 @app.route("/login", methods=["POST"])
 def login() -> Response:
     body = _body(LOGIN_FIELDS)
-    svc = services.get()
-    user = svc.accounts.authenticate(body["username"], body["password"])
-    return http.token_response(svc.sessions.start(user, http.device(_request())))
+    pair = services.get().login.login(
+        body["username"], body["password"], body.get("totp_code"), _device()
+    )
+    return http.token_response(pair)
 
 
 @app.route("/token/refresh", methods=["POST"])
 def refresh_token() -> Response:
     body = _body(REFRESH_FIELDS)
-    pair = services.get().sessions.refresh(body["refresh_token"], http.device(_request()))
+    pair = services.get().sessions.refresh(body["refresh_token"], _device())
     return http.token_response(pair)
 
 
 @app.route("/logout", methods=["POST"], authorizer=bearer)
 def logout() -> Response:
     body = _body(LOGOUT_FIELDS, optional=True)
-    who = http.caller(_request())
+    who = _caller()
     services.get().sessions.logout(who.user_id, who.session_id, body.get("refresh_token"))
     return http.no_content()
 
 
 @app.route("/logout/all", methods=["POST"], authorizer=bearer)
 def logout_everywhere() -> Response:
-    services.get().sessions.end_all(http.caller(_request()).user_id)
+    services.get().sessions.end_all(_caller().user_id)
     return http.no_content()
 
 
 @app.route("/me/sessions", authorizer=bearer)
 def list_sessions() -> Response:
-    who = http.caller(_request())
+    who = _caller()
     listed = services.get().sessions.list(who.user_id, who.session_id)
     return http.json_response({"sessions": listed})
 
 
 @app.route("/me/sessions/{session_id}", methods=["DELETE"], authorizer=bearer)
 def end_session(session_id: str) -> Response:
-    services.get().sessions.end(http.caller(_request()).user_id, session_id)
+    services.get().sessions.end(_caller().user_id, session_id)
     return http.no_content()
 
 
 @app.route("/protected", authorizer=bearer)
 def protected() -> Response:
-    who = http.caller(_request())
+    who = _caller()
     user = {"id": who.user_id, "username": who.username}
     return http.json_response({"message": f"Hello, {who.username}.", "user": user})
+
+
+@app.route("/me", authorizer=bearer)
+def me() -> Response:
+    return http.json_response(public_user(services.get().accounts.get(_caller().user_id)))
+
+
+@app.route("/me", methods=["PATCH"], authorizer=bearer)
+def update_me() -> Response:
+    body = _body(PROFILE_FIELDS)
+    user = services.get().me.update_profile(
+        _caller().user_id,
+        email=body.get("email"),
+        display_name=body.get("display_name"),
+        device=_device(),
+        base_url=http.base_url(_request()),
+    )
+    return http.json_response(public_user(user))
+
+
+@app.route("/me", methods=["DELETE"], authorizer=bearer)
+def delete_me() -> Response:
+    body = _body(PASSWORD_FIELDS)
+    services.get().me.delete(_caller().user_id, body["password"], _device())
+    return http.no_content()
+
+
+@app.route("/me/password", methods=["POST"], authorizer=bearer)
+def change_password() -> Response:
+    body = _body(CHANGE_PASSWORD_FIELDS)
+    who = _caller()
+    services.get().me.change_password(
+        who.user_id, who.session_id, body["current_password"], body["new_password"], _device()
+    )
+    return http.no_content()
+
+
+@app.route("/me/activity", authorizer=bearer)
+def activity() -> Response:
+    return http.json_response({"events": services.get().accounts.activity(_caller().user_id)})
+
+
+@app.route("/password/forgot", methods=["POST"])
+def forgot_password() -> Response:
+    body = _body(FORGOT_FIELDS)
+    email = identity.check_email(body["email"])
+    services.get().recovery.forgot(email, _device(), http.base_url(_request()))
+    return http.json_response(FORGOT_ANSWER, status=202)
+
+
+@app.route("/password/reset", methods=["POST"])
+def reset_password() -> Response:
+    body = _body(RESET_FIELDS)
+    services.get().recovery.reset(body["token"], body["new_password"], _device())
+    return http.no_content()
+
+
+@app.route("/email/verify", methods=["POST"])
+def verify_email() -> Response:
+    body = _body(TOKEN_FIELDS)
+    services.get().recovery.verify_email(body["token"], _device())
+    return http.no_content()
+
+
+@app.route("/me/email/verification", methods=["POST"], authorizer=bearer)
+def send_verification() -> Response:
+    svc = services.get()
+    user = svc.accounts.get(_caller().user_id)
+    svc.recovery.send_verification(user, http.base_url(_request()))
+    return http.json_response({"message": "A verification message is on its way."}, status=202)
+
+
+@app.route("/me/mfa/totp", methods=["POST"], authorizer=bearer)
+def enrol_totp() -> Response:
+    enrolment = services.get().me.enrol_totp(_caller().user_id)
+    return http.json_response({"secret": enrolment.secret, "otpauth_uri": enrolment.otpauth_uri})
+
+
+@app.route("/me/mfa/totp/confirm", methods=["POST"], authorizer=bearer)
+def confirm_totp() -> Response:
+    body = _body(CODE_FIELDS)
+    codes = services.get().me.confirm_totp(_caller().user_id, body["code"], _device())
+    return http.json_response({"recovery_codes": codes})
+
+
+@app.route("/me/mfa/totp", methods=["DELETE"], authorizer=bearer)
+def disable_totp() -> Response:
+    body = _body(PASSWORD_FIELDS)
+    services.get().me.disable_totp(_caller().user_id, body["password"], _device())
+    return http.no_content()
 
 
 @app.route("/.well-known/jwks.json")

@@ -1,21 +1,23 @@
-"""Accounts: registration and the password check at login.
+"""Accounts: registration, lookup, profile, password change, deletion, activity.
 
-Login fails one way. An unknown user, a wrong password and a disabled account all
-raise the same ``InvalidCredentials`` after the same bcrypt work, so neither the answer
-nor its timing tells an attacker which usernames exist.
+Login itself (throttling, the password check, the second factor) is in login.py; this
+module owns the user item and what may change on it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib import errors, identity
-from chalicelib.items import UserRecord
+from chalicelib.items import ActivityEvent, UserRecord
 from chalicelib.passwords import PasswordHasher, PasswordPolicy
 from chalicelib.store import Store
 from chalicelib.tokens import is_id, new_id
+
+#: Events ``GET /me/activity`` returns (newest first).
+ACTIVITY_PAGE = 50
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,16 @@ def public_user(user: UserRecord) -> dict[str, Any]:
         "display_name": user.display_name,
         "mfa_enabled": user.mfa_enabled,
         "created_at": user.created_at,
+    }
+
+
+def public_event(event: ActivityEvent) -> dict[str, Any]:
+    return {
+        "type": event.type,
+        "at": event.at,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "outcome": event.outcome,
     }
 
 
@@ -78,16 +90,70 @@ class Accounts:
         self._store.create_user(user)
         return user
 
+    # ---------------------------------------------------------------- lookup
+
+    @staticmethod
+    def login_key(login: str) -> str:
+        """The normalised form of a login name (an email if it has an ``@``)."""
+        return identity.email_key(login) if "@" in login else identity.username_key(login)
+
     def _owner_of(self, login: str) -> str | None:
-        """The id of the user whose email (if ``login`` has an ``@``) or username it is."""
-        if "@" in login:
-            return self._store.user_id_by("EMAIL", identity.email_key(login))
-        return self._store.user_id_by("USERNAME", identity.username_key(login))
+        kind = "EMAIL" if "@" in login else "USERNAME"
+        return self._store.user_id_by(kind, self.login_key(login))
+
+    def lookup(self, login: str) -> UserRecord | None:
+        """The user a login name names. An unknown name still reads a (missing) user
+        item, so it costs the same round trips as a known one."""
+        return self._store.get_user(self._owner_of(login) or "unknown")
 
     def find(self, reference: str) -> UserRecord | None:
         """A user by id, username or email (the admin command's way to name one)."""
         user_id = reference if is_id(reference) else self._owner_of(reference)
         return self._store.get_user(user_id) if user_id else None
+
+    def get(self, user_id: str) -> UserRecord:
+        """A signed-in user; ``NotFound`` if the account was deleted meanwhile."""
+        user = self._store.get_user(user_id)
+        if user is None:
+            raise errors.NotFound("The account no longer exists.")
+        return user
+
+    # ---------------------------------------------------------------- changes
+
+    def update_profile(
+        self, user_id: str, *, email: str | None, display_name: str | None
+    ) -> UserRecord:
+        """Change the email (unverified again, unless only its case changed) and/or the
+        display name (an empty one clears it)."""
+        user = self.get(user_id)
+        changed = user
+        if display_name is not None:
+            changed = replace(
+                changed, display_name=identity.check_display_name(display_name) or None
+            )
+        if email is not None:
+            address = identity.check_email(email)
+            key = identity.email_key(address)
+            same = key == user.email_key
+            changed = replace(
+                changed,
+                email=address,
+                email_key=key,
+                email_verified=user.email_verified and same,
+            )
+        if changed != user:
+            self._store.update_profile(user, changed)
+        return changed
+
+    def change_password(self, user: UserRecord, new_password: str) -> None:
+        """Set a new password (the caller has confirmed the old one)."""
+        self._policy.check(new_password, username=user.username, email=user.email)
+        self._store.set_password(user.id, self._hasher.hash(new_password))
+
+    def delete(self, user: UserRecord) -> None:
+        """Remove the user, its guards (freeing the username and email), and everything
+        in its partition: sessions, activity, to-dos."""
+        self._store.delete_user(user)
 
     def set_disabled(self, user_id: str, disabled: bool) -> bool:
         """Disable (or enable) a user. Disabling ends every session, so the authorizer
@@ -99,15 +165,10 @@ class Accounts:
             self._store.delete_sessions(user_id)
         return True
 
-    def authenticate(self, login: str, password: str) -> UserRecord:
-        """The user whose username or email is ``login`` and whose password this is."""
-        user_id = self._owner_of(login)
-        # An unknown login still reads a (missing) user item: the same round trips,
-        # then the same bcrypt work, as a wrong password.
-        user = self._store.get_user(user_id or "unknown")
-        if user is None:
-            self._hasher.verify_dummy()
-            raise errors.InvalidCredentials()
-        if not self._hasher.verify(password, user.password_hash) or user.disabled:
-            raise errors.InvalidCredentials()
-        return user
+    # ---------------------------------------------------------------- activity
+
+    def record(self, event: ActivityEvent) -> None:
+        self._store.record_event(event)
+
+    def activity(self, user_id: str) -> list[dict[str, Any]]:
+        return [public_event(e) for e in self._store.list_events(user_id, ACTIVITY_PAGE)]

@@ -24,6 +24,18 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _pair(env: Mapping[str, str], name: str, default: tuple[int, int]) -> tuple[int, int]:
+    """A ``per-hour/per-day`` limit such as ``10/50``."""
+    raw = env.get(name)
+    if not raw:
+        return default
+    hour, _, day = raw.partition("/")
+    try:
+        return int(hour), int(day)
+    except ValueError:
+        raise ValueError(f"{name} must look like 10/50, got {raw!r}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything that varies between stages. Defaults are the deployed ones."""
@@ -47,6 +59,18 @@ class Settings:
     key_file: Path = PROJECT_DIR / ".local" / "signing-keys.json"
     #: Deployed stages: the Secrets Manager secret holding the key ring (see keys.py).
     signing_key_secret: str | None = None
+    #: Failures allowed per hour/day: per account name, per client IP, and forgot-password
+    #: requests per email (see throttle.py).
+    throttle_account: tuple[int, int] = (10, 50)
+    throttle_ip: tuple[int, int] = (100, 1000)
+    throttle_forgot: tuple[int, int] = (5, 20)
+    #: ``ses`` sends through Amazon SES; ``outbox`` writes files to ``outbox_dir``.
+    mail_transport: str = "ses"
+    mail_sender: str = "no-reply@gatehouse.local"
+    outbox_dir: Path = PROJECT_DIR / ".local" / "outbox"
+    #: POST /password/forgot never answers sooner than this, known email or not.
+    forgot_floor_seconds: float = 0.3
+    mfa_issuer: str = "Gatehouse"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -74,4 +98,12 @@ class Settings:
             password_min_length=_int(env, "PASSWORD_MIN_LENGTH", 8),
             key_file=Path(env.get("KEY_FILE") or PROJECT_DIR / ".local" / "signing-keys.json"),
             signing_key_secret=env.get("SIGNING_KEY_SECRET") or None,
+            throttle_account=_pair(env, "THROTTLE_ACCOUNT", (10, 50)),
+            throttle_ip=_pair(env, "THROTTLE_IP", (100, 1000)),
+            throttle_forgot=_pair(env, "THROTTLE_FORGOT", (5, 20)),
+            mail_transport=env.get("MAIL_TRANSPORT") or ("outbox" if stage == "local" else "ses"),
+            mail_sender=env.get("MAIL_SENDER", "no-reply@gatehouse.local"),
+            outbox_dir=Path(env.get("OUTBOX_DIR") or PROJECT_DIR / ".local" / "outbox"),
+            forgot_floor_seconds=_int(env, "FORGOT_FLOOR_MS", 300) / 1000,
+            mfa_issuer=env.get("MFA_ISSUER", "Gatehouse"),
         )

@@ -77,6 +77,23 @@ class InvalidCredentials(GatehouseError):
     default_detail = "The username or password is incorrect."
 
 
+class MfaRequired(GatehouseError):
+    """The password was right, MFA is on, and no code came with it."""
+
+    status, code, title = 401, "mfa_required", "MFA code required"
+    default_detail = "This account needs a code from its authenticator app (totp_code)."
+
+
+class MfaAlreadyEnabled(GatehouseError):
+    status, code, title = 409, "mfa_already_enabled", "MFA already enabled"
+    default_detail = "Two-factor authentication is already on; disable it first."
+
+
+class MfaNotPending(GatehouseError):
+    status, code, title = 409, "mfa_not_pending", "No MFA enrolment pending"
+    default_detail = "Start an enrolment with POST /me/mfa/totp first."
+
+
 class InvalidToken(GatehouseError):
     """Missing, malformed, expired, revoked or foreign token (RFC 6750 ``invalid_token``)."""
 

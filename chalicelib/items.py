@@ -10,6 +10,8 @@ One table, ``pk`` / ``sk`` string keys, TTL on ``expires_at``:
 | session   | ``USER#<id>``      | ``SESSION#<sid>``     | live refresh-token hash; TTL         |
 | spent     | ``USER#<id>``      | ``SPENT#<hash>``      | a spent refresh token's session; TTL |
 | event     | ``USER#<id>``      | ``EVENT#<at>#<rand>`` | activity; TTL                        |
+| counter   | ``THROTTLE#<limit>#<hash>#<window>`` | ``THROTTLE`` | failures in a window; TTL  |
+| one-time  | ``TOKEN#<hash>``   | ``TOKEN``             | reset / verification token; TTL      |
 
 Everything a user owns shares the user's partition, so one Query finds it all.
 Records are flat dataclasses of ``str``, ``str | None``, ``int`` and ``bool`` fields, and
@@ -43,6 +45,23 @@ class UserRecord:
     mfa_enabled: bool
     disabled: bool
     created_at: int
+    #: TOTP secret, encrypted (see mfa.py); ``mfa_pending`` until a code confirms it.
+    mfa_secret: str | None = None
+    mfa_pending: str | None = None
+    #: The last TOTP time step accepted: a code cannot be replayed within its window.
+    mfa_last_step: int = 0
+    #: SHA-256 hashes of the unused recovery codes, comma-separated.
+    recovery_hashes: str | None = None
+
+
+@dataclass(frozen=True)
+class SecondFactor:
+    """What a login spends besides the password: a TOTP time step, or a recovery code
+    (the hashes left before and after it is struck off). Neither can be used twice."""
+
+    totp_step: int | None = None
+    recovery_before: str | None = None
+    recovery_after: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +91,16 @@ class ActivityEvent:
     user_agent: str
 
 
+@dataclass(frozen=True)
+class OneTimeRecord:
+    """A password-reset or email-verification token, stored under its hash only."""
+
+    purpose: str
+    user_id: str
+    email_key: str
+    expires_at: int
+
+
 def user_key(user_id: str) -> Key:
     return {"pk": {"S": f"USER#{user_id}"}, "sk": {"S": "PROFILE"}}
 
@@ -92,6 +121,14 @@ def event_key(event: ActivityEvent) -> Key:
 
 def guard_key(kind: str, value: str) -> Key:
     return {"pk": {"S": f"{kind}#{value}"}, "sk": {"S": kind}}
+
+
+def throttle_key(limit: str, key_hash: str, window_start: int) -> Key:
+    return {"pk": {"S": f"THROTTLE#{limit}#{key_hash}#{window_start}"}, "sk": {"S": "THROTTLE"}}
+
+
+def one_time_key(token_hash: str) -> Key:
+    return {"pk": {"S": f"TOKEN#{token_hash}"}, "sk": {"S": "TOKEN"}}
 
 
 def user_partition(user_id: str) -> str:

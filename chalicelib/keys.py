@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import tempfile
 import threading
 import time
@@ -66,6 +67,8 @@ class KeyRing:
 
     signing: SigningKey
     verifying: dict[str, rsa.RSAPublicKey]
+    #: The symmetric key that encrypts secrets at rest (TOTP secrets); see mfa.py.
+    data_key: bytes = b""
 
     def verifying_key(self, kid: str) -> rsa.RSAPublicKey | None:
         return self.verifying.get(kid)
@@ -126,10 +129,13 @@ class StoredKey:
 @dataclass(frozen=True)
 class KeyDocument:
     """What a key source stores: ``{"signing_kid": ..., "keys": [{"kid", "private_pem",
-    "created_at"}]}``. Immutable; ``rotated`` and ``retired`` return new documents."""
+    "created_at"}], "data_key": ...}``. Immutable; ``rotated`` and ``retired`` return new
+    documents. ``data_key`` (32 random bytes, base64) encrypts secrets kept in the table,
+    so a table dump alone reveals none of them; it survives every rotation."""
 
     signing_kid: str
     keys: tuple[StoredKey, ...]
+    data_key: str = ""
 
     @classmethod
     def parse(cls, text: str) -> KeyDocument:
@@ -147,11 +153,17 @@ class KeyDocument:
         signing = raw.get("signing_kid")
         if signing not in {k.kid for k in keys}:
             signing = keys[-1].kid
-        return cls(signing_kid=signing, keys=keys)
+        return cls(signing_kid=signing, keys=keys, data_key=str(raw.get("data_key", "")))
 
     @classmethod
     def new(cls, now: int) -> KeyDocument:
         return cls(signing_kid="", keys=()).rotated(now)
+
+    def with_data_key(self) -> KeyDocument:
+        """This document, with a data key made now if it has none yet."""
+        if self.data_key:
+            return self
+        return replace(self, data_key=base64.b64encode(secrets.token_bytes(32)).decode("ascii"))
 
     def dumps(self) -> str:
         return json.dumps(
@@ -161,17 +173,21 @@ class KeyDocument:
                     {"kid": k.kid, "private_pem": k.private_pem, "created_at": k.created_at}
                     for k in self.keys
                 ],
+                "data_key": self.data_key,
             }
         )
 
     def ring(self) -> KeyRing:
-        return ring_from_pems([k.private_pem for k in self.keys], self.signing_kid)
+        ring = ring_from_pems([k.private_pem for k in self.keys], self.signing_kid)
+        return replace(ring, data_key=base64.b64decode(self.data_key))
 
     def rotated(self, now: int) -> KeyDocument:
         """A new key signs from now on; every older key keeps verifying."""
         pem = new_private_pem()
         kid = thumbprint(_load_private(pem).public_key())
-        return KeyDocument(kid, (*self.keys, StoredKey(kid, pem, now)))
+        return KeyDocument(
+            kid, (*self.keys, StoredKey(kid, pem, now)), self.data_key
+        ).with_data_key()
 
     def retired(self, kid: str) -> KeyDocument:
         """Drop ``kid``: tokens it signed stop verifying. The signing key cannot be retired."""
@@ -212,7 +228,11 @@ class LocalKeyFile:
     def read(self) -> KeyDocument:
         if not self.path.exists():
             self._place(KeyDocument.new(int(self.clock())), exclusive=True)
-        return KeyDocument.parse(self.path.read_text("utf-8"))
+        document = KeyDocument.parse(self.path.read_text("utf-8"))
+        if not document.data_key:  # a file from before data keys existed: add one
+            document = document.with_data_key()
+            self.write(document)
+        return document
 
     def load(self) -> KeyRing:
         return self.read().ring()

@@ -16,8 +16,14 @@ from chalicelib import store
 from chalicelib.accounts import Accounts
 from chalicelib.config import Settings
 from chalicelib.keys import KeyStore, LocalKeyFile, SecretsManagerKeys
+from chalicelib.login import Login
+from chalicelib.mail import LocalOutbox, Mailer, SesMailer
+from chalicelib.mfa import Mfa, SecretBox, Totp
 from chalicelib.passwords import PasswordHasher, PasswordPolicy
+from chalicelib.recovery import Recovery, RecoveryTimes
+from chalicelib.selfservice import SelfService
 from chalicelib.sessions import Lifetimes, Sessions
+from chalicelib.throttle import Policy, Throttle, pair
 from chalicelib.tokens import AccessTokens
 
 
@@ -30,6 +36,14 @@ def key_store(settings: Settings) -> KeyStore:
     return LocalKeyFile(settings.key_file)
 
 
+def mailer(settings: Settings) -> Mailer:
+    """SES when deployed; the local outbox directory for the local stage and tests."""
+    if settings.mail_transport == "outbox":
+        return LocalOutbox(settings.outbox_dir, settings.mail_sender)
+    session = boto3.session.Session(region_name=settings.region)
+    return SesMailer(session.client("ses", config=store.CLIENT_CONFIG), settings.mail_sender)
+
+
 @dataclass(frozen=True)
 class Services:
     settings: Settings
@@ -37,6 +51,11 @@ class Services:
     tokens: AccessTokens
     accounts: Accounts
     sessions: Sessions
+    throttle: Throttle
+    login: Login
+    mfa: Mfa
+    recovery: Recovery
+    me: SelfService
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -50,19 +69,53 @@ class Services:
             clock=clock,
         )
         policy = PasswordPolicy(settings.password_min_length, settings.password_max_length)
+        hasher = PasswordHasher(settings.bcrypt_cost)
+        accounts = Accounts(table, hasher, policy, clock)
+        lifetimes = Lifetimes(
+            absolute=settings.refresh_token_seconds, idle=settings.session_idle_seconds
+        )
+        sessions = Sessions(table, tokens, clock, lifetimes)
+        throttle = Throttle(
+            table,
+            Policy(
+                account=pair("account", *settings.throttle_account),
+                ip=pair("ip", *settings.throttle_ip),
+                forgot=pair("forgot", *settings.throttle_forgot),
+            ),
+            clock,
+        )
+        totp = Totp(SecretBox(lambda: tokens.ring.data_key), settings.mfa_issuer, clock)
+        login = Login(accounts, hasher, throttle, totp=totp, sessions=sessions, clock=clock)
+        mfa = Mfa(table, totp)
+        recovery = Recovery(
+            table,
+            accounts,
+            policy,
+            throttle,
+            mailer=mailer(settings),
+            clock=clock,
+            times=RecoveryTimes(forgot_floor_seconds=settings.forgot_floor_seconds),
+        )
+        me = SelfService(
+            accounts,
+            login,
+            sessions,
+            mfa,
+            recovery=recovery,
+            throttle=throttle,
+            clock=clock,
+        )
         return cls(
             settings=settings,
             store=table,
             tokens=tokens,
-            accounts=Accounts(table, PasswordHasher(settings.bcrypt_cost), policy, clock),
-            sessions=Sessions(
-                table,
-                tokens,
-                clock,
-                Lifetimes(
-                    absolute=settings.refresh_token_seconds, idle=settings.session_idle_seconds
-                ),
-            ),
+            accounts=accounts,
+            sessions=sessions,
+            throttle=throttle,
+            login=login,
+            mfa=mfa,
+            recovery=recovery,
+            me=me,
         )
 
     def health(self) -> dict[str, str]:

@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib import errors
-from chalicelib.items import ActivityEvent, SessionRecord, UserRecord
+from chalicelib.items import ActivityEvent, Key, SecondFactor, SessionRecord, UserRecord
 from chalicelib.store import Store
 from chalicelib.tokens import AccessClaims, AccessTokens, RefreshToken, is_id, new_id
+
+NO_SECOND_FACTOR = SecondFactor()
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,20 @@ class Sessions:
         self._clock = clock
         self._lifetimes = lifetimes
 
-    def start(self, user: UserRecord, device: Device) -> dict[str, Any]:
-        """Open a session for ``user`` and return its first ``TokenPair``."""
+    def start(
+        self,
+        user: UserRecord,
+        device: Device,
+        *,
+        factor: SecondFactor = NO_SECOND_FACTOR,
+        clear: Sequence[Key] = (),
+    ) -> dict[str, Any]:
+        """Open a session for ``user`` and return its first ``TokenPair``.
+
+        One transaction writes the session and the login event, clears the account's
+        failure counters, spends the second factor, and checks the user still exists
+        and is not disabled; if any of that fails the login fails as a whole.
+        """
         now = int(self._clock())
         session_id = new_id()
         refresh = RefreshToken.new(user.id, session_id)
@@ -77,7 +91,9 @@ class Sessions:
             user_agent=device.user_agent,
             ip=device.ip,
         )
-        self._store.put_session(session)
+        event = ActivityEvent(user.id, "login", "success", now, device.ip, device.user_agent)
+        if not self._store.open_session(session, event=event, clear=list(clear), factor=factor):
+            raise errors.InvalidCredentials()
         return self._token_pair(session, refresh, now)
 
     def refresh(self, presented: str, device: Device) -> dict[str, Any]:
@@ -156,6 +172,12 @@ class Sessions:
         """End one of the user's sessions; ``NotFound`` if it is not theirs or is gone."""
         if not is_id(session_id) or not self._store.delete_session(user_id, session_id):
             raise errors.NotFound("No such session.")
+
+    def end_others(self, user_id: str, *, keep: str) -> None:
+        """End every session of the user except ``keep`` (after a password change)."""
+        for session in self._store.list_sessions(user_id):
+            if session.id != keep:
+                self._store.delete_session(user_id, session.id)
 
     def end_all(self, user_id: str) -> int:
         """End every session of the user; returns how many there were."""

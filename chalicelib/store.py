@@ -19,7 +19,13 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import errors, items
-from chalicelib.items import ActivityEvent, SessionRecord, UserRecord
+from chalicelib.items import (
+    ActivityEvent,
+    OneTimeRecord,
+    SecondFactor,
+    SessionRecord,
+    UserRecord,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -48,6 +54,14 @@ def connect(settings: Settings) -> DynamoDBClient:
 
 
 # ------------------------------------------------------------------ the store
+
+
+def _attribute(value: str | int | bool) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    return {"S": value}
 
 
 @contextmanager
@@ -118,6 +132,69 @@ class Store:
             return False
         return True
 
+    def update_profile(self, old: UserRecord, new: UserRecord) -> None:
+        """Write ``new`` over ``old``. A new email moves its guard in the same transaction
+        (claim the new one under ``attribute_not_exists``, release the old); the user item
+        is written only if nobody changed its email since ``old`` was read."""
+        actions: list[dict[str, Any]] = []
+        if new.email_key != old.email_key and new.email_key:
+            owner = {"user_id": {"S": new.id}, "type": {"S": "guard"}}
+            actions.append(self._put_new({**items.guard_key("EMAIL", new.email_key), **owner}))
+            if old.email_key:
+                actions.append(self._delete_guard("EMAIL", old.email_key, old.id))
+        actions.append(
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": {**items.user_key(new.id), **items.encode(new, "user")},
+                    "ConditionExpression": "attribute_exists(pk) AND "
+                    "(email_key = :old OR (attribute_type(email_key, :null)))",
+                    "ExpressionAttributeValues": {
+                        ":old": {"S": old.email_key or ""},
+                        ":null": {"S": "NULL"},
+                    },
+                }
+            }
+        )
+        failed = self._transact(actions)
+        if failed == 0 and len(actions) > 1:
+            raise errors.EmailTaken()
+        if failed is not None:
+            raise errors.ServiceUnavailable("The profile changed meanwhile; try again.")
+
+    def set_password(self, user_id: str, password_hash: str) -> None:
+        with _aws_call():
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=items.user_key(user_id),
+                UpdateExpression="SET password_hash = :h",
+                ExpressionAttributeValues={":h": {"S": password_hash}},
+            )
+
+    def delete_user(self, user: UserRecord) -> None:
+        """Delete the user and its guards at once (so the names are free again), then
+        everything else in the user's partition. A login racing this cannot open a session
+        afterwards: opening one checks the user item still exists."""
+        actions = [
+            {"Delete": {"TableName": self.table_name, "Key": items.user_key(user.id)}},
+            self._delete_guard("USERNAME", user.username_key, user.id),
+        ]
+        if user.email_key:
+            actions.append(self._delete_guard("EMAIL", user.email_key, user.id))
+        self._transact(actions)
+        keys = [{"pk": i["pk"], "sk": i["sk"]} for i in self._query(user.id, "")]
+        self._delete_all(keys)
+
+    def _delete_guard(self, kind: str, key: str, owner_id: str) -> dict[str, Any]:
+        return {
+            "Delete": {
+                "TableName": self.table_name,
+                "Key": items.guard_key(kind, key),
+                "ConditionExpression": "user_id = :me",
+                "ExpressionAttributeValues": {":me": {"S": owner_id}},
+            }
+        }
+
     def scan_users(self) -> Iterator[UserRecord]:
         """Every user, for the admin export (a Scan: never on a request path)."""
         paginator = self._client.get_paginator("scan")
@@ -135,13 +212,64 @@ class Store:
 
     # -------------------------------------------------------------- sessions
 
-    def put_session(self, session: SessionRecord) -> None:
-        item = {
+    def open_session(
+        self,
+        session: SessionRecord,
+        *,
+        event: ActivityEvent,
+        clear: list[items.Key],
+        factor: SecondFactor,
+    ) -> bool:
+        """Write a new session, its login event and the cleared failure counters at once,
+        if the user still exists, is not disabled, and the second factor (if any) is
+        unspent. False otherwise: a racing delete, disable or replayed code loses."""
+        actions: list[dict[str, Any]] = [
+            self._user_guard(session.user_id, factor),
+            {"Put": {"TableName": self.table_name, "Item": self._session_item(session)}},
+            {"Put": {"TableName": self.table_name, "Item": self._event_item(event)}},
+            *({"Delete": {"TableName": self.table_name, "Key": key}} for key in clear),
+        ]
+        return self._transact(actions) is None
+
+    def _user_guard(self, user_id: str, factor: SecondFactor) -> dict[str, Any]:
+        condition = "attribute_exists(pk) AND disabled = :no"
+        values: dict[str, Any] = {":no": {"BOOL": False}}
+        target = {"TableName": self.table_name, "Key": items.user_key(user_id)}
+        if factor.totp_step is not None:
+            values[":step"] = {"N": str(factor.totp_step)}
+            return {
+                "Update": {
+                    **target,
+                    "UpdateExpression": "SET mfa_last_step = :step",
+                    "ConditionExpression": f"{condition} AND "
+                    "(attribute_not_exists(mfa_last_step) OR mfa_last_step < :step)",
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        if factor.recovery_before is not None:
+            values[":before"] = {"S": factor.recovery_before}
+            values[":after"] = {"S": factor.recovery_after or ""}
+            return {
+                "Update": {
+                    **target,
+                    "UpdateExpression": "SET recovery_hashes = :after",
+                    "ConditionExpression": f"{condition} AND recovery_hashes = :before",
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        return {
+            "ConditionCheck": {
+                **target,
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def _session_item(self, session: SessionRecord) -> dict[str, Any]:
+        return {
             **items.session_key(session.user_id, session.id),
             **items.encode(session, "session"),
         }
-        with _aws_call():
-            self._client.put_item(TableName=self.table_name, Item=item)
 
     def get_session(self, user_id: str, session_id: str) -> SessionRecord | None:
         item = self._get(items.session_key(user_id, session_id))
@@ -215,6 +343,11 @@ class Store:
     def delete_sessions(self, user_id: str) -> int:
         """End every session of the user; returns how many there were."""
         keys = [{"pk": i["pk"], "sk": i["sk"]} for i in self._query(user_id, "SESSION#")]
+        self._delete_all(keys)
+        return len(keys)
+
+    def _delete_all(self, keys: list[dict[str, Any]]) -> None:
+        """Delete ``keys`` in batches of 25, retrying what DynamoDB left unprocessed."""
         for start in range(0, len(keys), 25):
             requests = {
                 self.table_name: [{"DeleteRequest": {"Key": k}} for k in keys[start : start + 25]]
@@ -223,18 +356,160 @@ class Store:
                 with _aws_call():
                     answer = self._client.batch_write_item(RequestItems=requests)  # type: ignore[arg-type]
                 requests = answer.get("UnprocessedItems") or {}  # type: ignore[assignment]
-        return len(keys)
 
     # -------------------------------------------------------------- activity
 
     def record_event(self, event: ActivityEvent) -> None:
-        item = {
+        with _aws_call():
+            self._client.put_item(TableName=self.table_name, Item=self._event_item(event))
+
+    def _event_item(self, event: ActivityEvent) -> dict[str, Any]:
+        return {
             **items.event_key(event),
             **items.encode(event, "event"),
             items.TTL_ATTRIBUTE: {"N": str(event.at + items.EVENT_RETENTION_SECONDS)},
         }
+
+    def list_events(self, user_id: str, limit: int) -> list[ActivityEvent]:
+        """The newest ``limit`` events, newest first (one Query, read backwards)."""
+        with _aws_call():
+            answer = self._client.query(
+                TableName=self.table_name,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                ExpressionAttributeValues={
+                    ":pk": {"S": items.user_partition(user_id)},
+                    ":prefix": {"S": "EVENT#"},
+                },
+                ScanIndexForward=False,
+                Limit=limit,
+            )
+        return [items.decode(ActivityEvent, i) for i in answer.get("Items", [])]
+
+    # -------------------------------------------------------------- MFA
+
+    def set_mfa(
+        self, user_id: str, changes: dict[str, Any], *, expect_pending: str | None = None
+    ) -> bool:
+        """Set (or, with ``None``, remove) MFA attributes of the user. With
+        ``expect_pending``, only if that is still the pending secret (confirm races)."""
+        sets = {k: v for k, v in changes.items() if v is not None}
+        removes = [k for k, v in changes.items() if v is None]
+        names = {f"#{k}": k for k in changes}
+        values: dict[str, Any] = {f":{k}": _attribute(v) for k, v in sets.items()}
+        expression = ""
+        if sets:
+            expression += "SET " + ", ".join(f"#{k} = :{k}" for k in sets)
+        if removes:
+            expression += " REMOVE " + ", ".join(f"#{k}" for k in removes)
+        condition = "attribute_exists(pk)"
+        if expect_pending is not None:
+            condition += " AND mfa_pending = :expected"
+            values[":expected"] = {"S": expect_pending}
+        try:
+            with _aws_call():
+                self._client.update_item(
+                    TableName=self.table_name,
+                    Key=items.user_key(user_id),
+                    UpdateExpression=expression.strip(),
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                )
+        except ClientError:
+            return False
+        return True
+
+    # -------------------------------------------------------------- one-time tokens
+
+    def put_one_time(self, token_hash: str, record: OneTimeRecord) -> None:
+        item = {**items.one_time_key(token_hash), **items.encode(record, "one_time")}
         with _aws_call():
             self._client.put_item(TableName=self.table_name, Item=item)
+
+    def peek_one_time(self, token_hash: str) -> OneTimeRecord | None:
+        item = self._get(items.one_time_key(token_hash))
+        return items.decode(OneTimeRecord, item) if item else None
+
+    def take_one_time(self, token_hash: str, purpose: str, now: int) -> OneTimeRecord | None:
+        """Delete and return the token if it is live and for ``purpose``: single use even
+        when two requests race, since only one conditional delete can succeed."""
+        try:
+            with _aws_call():
+                answer = self._client.delete_item(
+                    TableName=self.table_name,
+                    Key=items.one_time_key(token_hash),
+                    ConditionExpression="purpose = :p AND expires_at > :now",
+                    ExpressionAttributeValues={":p": {"S": purpose}, ":now": {"N": str(now)}},
+                    ReturnValues="ALL_OLD",
+                )
+        except ClientError:
+            return None
+        return items.decode(OneTimeRecord, answer.get("Attributes", {}))
+
+    def verify_email(self, user_id: str, email_key: str) -> bool:
+        """Mark the email verified if it is still the one the token was sent to."""
+        try:
+            with _aws_call():
+                self._client.update_item(
+                    TableName=self.table_name,
+                    Key=items.user_key(user_id),
+                    UpdateExpression="SET email_verified = :yes",
+                    ConditionExpression="email_key = :k",
+                    ExpressionAttributeValues={":yes": {"BOOL": True}, ":k": {"S": email_key}},
+                )
+        except ClientError:
+            return False
+        return True
+
+    # -------------------------------------------------------------- throttle counters
+
+    def get_counts(self, keys: list[items.Key]) -> list[int]:
+        """The ``failures`` of each counter (0 where there is none), in one BatchGetItem."""
+        if not keys:
+            return []
+        found: dict[tuple[str, str], int] = {}
+        request: dict[str, Any] = {
+            self.table_name: {
+                "Keys": keys,
+                "ConsistentRead": True,
+                "ProjectionExpression": "pk, sk, failures",
+            }
+        }
+        while request:
+            with _aws_call():
+                answer = self._client.batch_get_item(RequestItems=request)
+            for item in answer.get("Responses", {}).get(self.table_name, []):
+                pk, sk = item["pk"]["S"], item["sk"]["S"]
+                found[(pk, sk)] = int(item.get("failures", {}).get("N", "0"))
+            request = answer.get("UnprocessedKeys") or {}
+        return [found.get((k["pk"]["S"], k["sk"]["S"]), 0) for k in keys]
+
+    def add_failures(
+        self, counters: list[tuple[items.Key, int]], *, event: ActivityEvent | None
+    ) -> None:
+        """Add one failure to each counter (created on first use, reaped by TTL at the
+        window's end) and record ``event``, in one transaction."""
+        actions: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": key,
+                    "UpdateExpression": "ADD failures :one "
+                    "SET expires_at = if_not_exists(expires_at, :end), #t = :t",
+                    "ExpressionAttributeNames": {"#t": "type"},
+                    "ExpressionAttributeValues": {
+                        ":one": {"N": "1"},
+                        ":end": {"N": str(window_end)},
+                        ":t": {"S": "counter"},
+                    },
+                }
+            }
+            for key, window_end in counters
+        ]
+        if event is not None:
+            actions.append({"Put": {"TableName": self.table_name, "Item": self._event_item(event)}})
+        if actions:
+            self._transact(actions)
 
     # -------------------------------------------------------------- plumbing
 

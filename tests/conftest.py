@@ -42,6 +42,10 @@ def dynamodb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DynamoDBLocal
             "BCRYPT_COST": TEST_BCRYPT_COST,
             "KEY_FILE": str(key_file),
             "TABLE_NAME": "gatehouse-local",
+            "OUTBOX_DIR": str(key_file.parent / "outbox"),
+            # Every test request comes from 127.0.0.1: the per-IP limit is tested on its
+            # own, with its own services (tests/functional/test_throttle.py).
+            "THROTTLE_IP": "1000000/1000000",
         }
     )
     settings = Settings.from_env()

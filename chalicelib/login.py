@@ -1,0 +1,100 @@
+"""Login: throttle, password, second factor, session, in that order.
+
+1. ``Throttle.check`` (one BatchGetItem): a locked account name or client IP is refused
+   with 429 before any lookup or bcrypt work.
+2. The user is looked up by username or email; an unknown login still costs the same
+   round trips and the same bcrypt time, and fails the same way.
+3. A failure (wrong password, disabled account, wrong code) counts against the account
+   name and the IP, and is recorded on the account's activity when there is one.
+4. With MFA on, a correct password and no code is ``mfa_required``; a TOTP code or a
+   recovery code is spent in the same transaction that opens the session, so it cannot
+   be replayed.
+
+Four DynamoDB round trips on success: counters, guard, user, one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from chalicelib import errors
+from chalicelib.accounts import Accounts
+from chalicelib.items import ActivityEvent, SecondFactor, UserRecord
+from chalicelib.mfa import Totp
+from chalicelib.passwords import PasswordHasher
+from chalicelib.sessions import NO_SECOND_FACTOR, Device, Sessions
+from chalicelib.throttle import Checked, Throttle
+
+
+class Login:
+    def __init__(
+        self,
+        accounts: Accounts,
+        hasher: PasswordHasher,
+        throttle: Throttle,
+        *,
+        totp: Totp,
+        sessions: Sessions,
+        clock: Callable[[], float],
+    ) -> None:
+        self._accounts = accounts
+        self._hasher = hasher
+        self._throttle = throttle
+        self._totp = totp
+        self._sessions = sessions
+        self._clock = clock
+
+    def login(
+        self, login: str, password: str, totp_code: str | None, device: Device
+    ) -> dict[str, Any]:
+        """The TokenPair of a new session, or ``InvalidCredentials``/``MfaRequired``/429."""
+        checked = self._throttle.check(
+            self._throttle.counters(account=self._accounts.login_key(login), ip=device.ip)
+        )
+        user = self._accounts.lookup(login)
+        if user is None:
+            self._hasher.verify_dummy()
+            self._fail(checked, None, device)
+        elif not self._hasher.verify(password, user.password_hash) or user.disabled:
+            self._fail(checked, user, device)
+        factor = NO_SECOND_FACTOR
+        if user.mfa_enabled:
+            factor = self._second_factor(user, totp_code, checked, device)
+        return self._sessions.start(user, device, factor=factor, clear=checked.account_keys)
+
+    def _second_factor(
+        self, user: UserRecord, code: str | None, checked: Checked, device: Device
+    ) -> SecondFactor:
+        if not code:
+            self._event(user, "login", "mfa_required", device)
+            raise errors.MfaRequired()
+        factor = self._totp.second_factor(user, code)
+        if factor is None:
+            self._fail(checked, user, device)
+        return factor
+
+    def confirm_password(self, user: UserRecord, password: str, device: Device) -> None:
+        """Re-check a signed-in user's password (account changes), throttled like login."""
+        checked = self._throttle.check(
+            self._throttle.counters(account=user.username_key, ip=device.ip)
+        )
+        if not self._hasher.verify(password, user.password_hash):
+            self._fail(checked, user, device, kind="password_check")
+
+    def _fail(
+        self, checked: Checked, user: UserRecord | None, device: Device, kind: str = "login"
+    ) -> NoReturn:
+        event = None
+        if user is not None:
+            outcome = "throttled" if checked.tips_over() else "failure"
+            event = ActivityEvent(
+                user.id, kind, outcome, int(self._clock()), device.ip, device.user_agent
+            )
+        self._throttle.fail(checked, event)
+        raise errors.InvalidCredentials()
+
+    def _event(self, user: UserRecord, kind: str, outcome: str, device: Device) -> None:
+        self._accounts.record(
+            ActivityEvent(user.id, kind, outcome, int(self._clock()), device.ip, device.user_agent)
+        )

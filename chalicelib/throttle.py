@@ -1,0 +1,121 @@
+"""Brute-force limits, kept in DynamoDB so they hold across every Lambda container.
+
+Each limit is a fixed-window counter of failures per key (an account name, an email,
+a client IP): one item per key and window, incremented with an atomic ``ADD`` and reaped
+by TTL when the window ends. Limits come in pairs, an hour and a day, so the wait grows:
+past the hourly limit a client waits for the hour to end; keep failing across hours and
+the daily limit holds it until the day ends.
+
+A throttled attempt is refused before any lookup or bcrypt work (``check`` is one
+BatchGetItem), and a key that names no account is throttled exactly like one that does,
+so the limits reveal nothing about which accounts exist. Keys are hashed before they
+are stored: a table dump shows no usernames, emails or IPs from the counters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from chalicelib import errors, items
+from chalicelib.store import Store
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most ``max_failures`` per ``window`` seconds for one key."""
+
+    name: str
+    window: int
+    max_failures: int
+
+
+@dataclass(frozen=True)
+class Counter:
+    """One limit applied to one key, in the window that contains ``now``."""
+
+    kind: str
+    limit: Limit
+    key: str
+    now: int
+
+    @property
+    def window_start(self) -> int:
+        return self.now - self.now % self.limit.window
+
+    @property
+    def window_end(self) -> int:
+        return self.window_start + self.limit.window
+
+    @property
+    def item_key(self) -> items.Key:
+        digest = hashlib.sha256(self.key.encode("utf-8")).hexdigest()[:32]
+        return items.throttle_key(self.limit.name, digest, self.window_start)
+
+
+def pair(name: str, per_hour: int, per_day: int) -> tuple[Limit, Limit]:
+    return (Limit(f"{name}-hour", 3600, per_hour), Limit(f"{name}-day", 86400, per_day))
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The limits of every throttled action (see README, "Brute-force limits")."""
+
+    account: tuple[Limit, ...] = pair("account", 10, 50)
+    ip: tuple[Limit, ...] = pair("ip", 100, 1000)
+    forgot: tuple[Limit, ...] = pair("forgot", 5, 20)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The counters of one attempt and their counts before it."""
+
+    counters: tuple[Counter, ...]
+    counts: tuple[int, ...]
+
+    @property
+    def account_keys(self) -> list[items.Key]:
+        """The account's counters, which a successful login clears (the IP's stay)."""
+        return [c.item_key for c in self.counters if c.kind == "account"]
+
+    def tips_over(self) -> bool:
+        """True if one more failure reaches a limit (the attempt that locks)."""
+        return any(
+            n + 1 >= c.limit.max_failures for c, n in zip(self.counters, self.counts, strict=True)
+        )
+
+
+class Throttle:
+    def __init__(self, store: Store, policy: Policy, clock: Callable[[], float]) -> None:
+        self._store = store
+        self.policy = policy
+        self._clock = clock
+
+    def counters(self, **keys: str) -> tuple[Counter, ...]:
+        """Counters for ``account=``, ``ip=`` and ``forgot=`` keys (empty keys are skipped)."""
+        now = int(self._clock())
+        found: list[Counter] = []
+        for kind, key in keys.items():
+            if key:
+                found.extend(Counter(kind, limit, key, now) for limit in getattr(self.policy, kind))
+        return tuple(found)
+
+    def check(self, counters: Sequence[Counter]) -> Checked:
+        """Refuse with 429 + ``Retry-After`` if any counter is at its limit."""
+        counts = self._store.get_counts([c.item_key for c in counters])
+        now = int(self._clock())
+        waits = [
+            c.window_end - now
+            for c, n in zip(counters, counts, strict=True)
+            if n >= c.limit.max_failures
+        ]
+        if waits:
+            raise errors.TooManyAttempts(retry_after=max(1, *waits))
+        return Checked(tuple(counters), tuple(counts))
+
+    def fail(self, checked: Checked, event: items.ActivityEvent | None = None) -> None:
+        """Count one failure on every counter (and record ``event``) in one write."""
+        self._store.add_failures(
+            [(c.item_key, c.window_end) for c in checked.counters], event=event
+        )
