@@ -156,10 +156,7 @@ class Mfa:
 
     def disable(self, user: UserRecord) -> None:
         """Turn MFA off and forget the secret and the recovery codes."""
-        changes: dict[str, str | int | bool | None] = {
-            "mfa_enabled": False,
-            "mfa_secret": None,
-            "mfa_pending": None,
-            "recovery_hashes": None,
-        }
+        forgotten = ("mfa_secret", "mfa_pending", "recovery_hashes")
+        changes: dict[str, str | int | bool | None] = dict.fromkeys(forgotten)
+        changes["mfa_enabled"] = False
         self._store.set_mfa(user.id, changes)
