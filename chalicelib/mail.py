@@ -45,7 +45,7 @@ class LocalOutbox:
         mail["From"] = self.sender
         mail["To"] = message.to
         mail["Subject"] = message.subject
-        mail.set_content(message.text)
+        mail.set_content(message.text, cte="8bit")  # readable as-is: no line folding
         self.directory.mkdir(parents=True, exist_ok=True)
         name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.eml"
         (self.directory / name).write_text(mail.as_string(), encoding="utf-8")

@@ -182,7 +182,7 @@ class Store:
         if user.email_key:
             actions.append(self._delete_guard("EMAIL", user.email_key, user.id))
         self._transact(actions)
-        keys = [{"pk": i["pk"], "sk": i["sk"]} for i in self._query(user.id, "")]
+        keys = [{"pk": i["pk"], "sk": i["sk"]} for i in self._query(user.id)]
         self._delete_all(keys)
 
     def _delete_guard(self, kind: str, key: str, owner_id: str) -> dict[str, Any]:
@@ -543,15 +543,18 @@ class Store:
                 time.sleep(0.01 * (2**attempt))
         raise errors.ServiceUnavailable()
 
-    def _query(self, user_id: str, prefix: str) -> Iterator[dict[str, Any]]:
+    def _query(self, user_id: str, prefix: str = "") -> Iterator[dict[str, Any]]:
+        """Every item of the user's partition whose sort key starts with ``prefix``."""
+        condition = "pk = :pk"
+        values: dict[str, Any] = {":pk": {"S": items.user_partition(user_id)}}
+        if prefix:  # DynamoDB refuses begins_with on an empty string
+            condition += " AND begins_with(sk, :prefix)"
+            values[":prefix"] = {"S": prefix}
         paginator = self._client.get_paginator("query")
         pages = paginator.paginate(
             TableName=self.table_name,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={
-                ":pk": {"S": items.user_partition(user_id)},
-                ":prefix": {"S": prefix},
-            },
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
             ConsistentRead=True,
         )
         with _aws_call():
