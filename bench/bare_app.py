@@ -1,0 +1,57 @@
+"""The baseline for ``GET /protected``: the least a Chalice route can do for the same answer.
+
+One route, no authorizer, no middleware: it verifies the very token Gatehouse issued
+with pyjwt (same public key, algorithm, audience, issuer, leeway and required claims as
+``chalicelib.tokens``) and then makes the DynamoDB calls the authorizer was seen to make
+(one consistent GetItem of the session item), replayed with the same parameters, so the
+baseline follows the table layout wherever it moves. What
+Gatehouse adds on top (the authorizer round through ``LocalGateway``, the middleware,
+the access log, records and problem handling) is what the ratio measures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+from chalice.app import Chalice, UnauthorizedError
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from chalicelib.keys import ALGORITHM
+from chalicelib.tokens import _REQUIRED_CLAIMS, LEEWAY_SECONDS
+
+PATH = "/verify"
+
+
+def build(
+    public_key: rsa.RSAPublicKey,
+    *,
+    audience: str,
+    issuer: str,
+    session_alive: Callable[[], bool],
+) -> Chalice:
+    """A fresh app whose one route answers as ``/protected`` does for a valid token."""
+    app = Chalice(app_name="bench-bare", configure_logs=False)
+
+    @app.route(PATH)
+    def verify() -> dict[str, Any]:
+        request = app.current_request
+        if request is None:
+            raise UnauthorizedError()
+        token = request.headers.get("authorization", "").partition(" ")[2]
+        claims = jwt.decode(
+            token,
+            public_key,
+            algorithms=[ALGORITHM],
+            audience=audience,
+            issuer=issuer,
+            leeway=LEEWAY_SECONDS,
+            options={"require": _REQUIRED_CLAIMS},
+        )
+        if not session_alive():
+            raise UnauthorizedError()
+        user = {"id": claims["sub"], "username": claims["username"]}
+        return {"message": f"Hello, {claims['username']}.", "user": user}
+
+    return app

@@ -1,0 +1,54 @@
+"""Run every benchmark once, print the table and write bench/REPORT.md.
+
+Order matters a little: the in-process figures run first, while nothing else is
+running; then the two servers, loaded one at a time; the cold-start subprocesses run
+last, after DynamoDB Local has stopped. A completed run exits 0 whatever it measured:
+these are benchmarks, not timed tests (DESIGN.md). With ``--check`` a missed budget
+exits 1, for whoever wants to gate on one machine's figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from bench import PROJECT_DIR, coldstart, fixture, inprocess, package, server
+from bench.report import Report, code_version, load_average, machine, markdown, text_table
+
+REPORT_PATH = PROJECT_DIR / "bench" / "REPORT.md"
+
+
+def _step(name: str) -> None:
+    print(f"... {name}", flush=True)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--check", action="store_true", help="exit 1 if a budget is missed")
+    check = parser.parse_args(argv).check
+    started, load_before = time.perf_counter(), load_average()
+    report = Report()
+    print(f"Gatehouse benchmarks on {machine()}", flush=True)
+    _step("starting DynamoDB Local, registering a user (bcrypt cost 12)")
+    with fixture.started() as fx:
+        _step("GET /protected vs a bare Chalice route")
+        inprocess.protected(fx, report)
+        _step("POST /login vs bcrypt + the same DynamoDB calls")
+        inprocess.login(fx, report)
+        inprocess.refresh(fx, report)
+        _step("local servers: scripts/serve.py and stock chalice local, loaded in turn")
+        server.measure(fx, report)
+    _step("cold start: fresh interpreters, no .pyc")
+    coldstart.measure(report)
+    package.measure(report)
+    elapsed = time.perf_counter() - started
+    print()
+    print(text_table(report))
+    load = (load_before, load_average())
+    code = code_version(PROJECT_DIR)
+    REPORT_PATH.write_text(markdown(report, elapsed, load, code), encoding="utf-8")
+    print(
+        f"\n{'all budgets met' if report.passed else 'SOME BUDGETS MISSED'}; "
+        f"{elapsed:.0f} s; written to {REPORT_PATH.relative_to(PROJECT_DIR)}"
+    )
+    return 1 if check and not report.passed else 0
