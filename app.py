@@ -14,6 +14,7 @@ from chalicelib import errors, http, identity, observability, services
 from chalicelib.accounts import Registration, public_user
 from chalicelib.http import Field
 from chalicelib.sessions import Device
+from chalicelib.todos import public_todo
 from chalicelib.tokens import bearer_token
 
 app = Chalice(app_name="gatehouse", configure_logs=False)
@@ -45,6 +46,11 @@ FORGOT_FIELDS = (Field("email", max_length=320),)
 RESET_FIELDS = (Field("token", max_length=256), Field("new_password", max_length=1024))
 TOKEN_FIELDS = (Field("token", max_length=256),)
 CODE_FIELDS = (Field("code", max_length=64),)
+TODO_FIELDS = (Field("text", max_length=4096), Field("completed", kind=bool, required=False))
+TODO_CHANGE_FIELDS = (
+    Field("text", required=False, max_length=4096),
+    Field("completed", kind=bool, required=False),
+)
 FORGOT_ANSWER = {"message": "If that address belongs to an account, a reset link is on its way."}
 LOGOUT_FIELDS = (Field("refresh_token", required=False, max_length=1024),)
 #: How long caches may keep the JWKS and discovery documents. Short: a rotated-in key
@@ -77,6 +83,11 @@ def bearer(auth_request: AuthRequest) -> AuthResponse | dict[str, Any]:
         principal_id=claims.user_id,
         context={"username": claims.username, "sid": claims.session_id},
     )
+
+
+def _query(name: str) -> str | None:
+    params = _request().query_params
+    return params.get(name) if params is not None else None
 
 
 def _caller() -> http.Caller:
@@ -233,6 +244,41 @@ def confirm_totp() -> Response:
 def disable_totp() -> Response:
     body = _body(PASSWORD_FIELDS)
     services.get().me.disable_totp(_caller().user_id, body["password"], _device())
+    return http.no_content()
+
+
+@app.route("/todos", authorizer=bearer)
+def list_todos() -> Response:
+    todos, following = services.get().todos.page(
+        _caller().user_id, limit=_query("limit"), cursor=_query("cursor")
+    )
+    return http.json_response({"items": [public_todo(t) for t in todos], "next_cursor": following})
+
+
+@app.route("/todos", methods=["POST"], authorizer=bearer)
+def create_todo() -> Response:
+    body = _body(TODO_FIELDS)
+    todo = services.get().todos.create(
+        _caller().user_id, body["text"], body.get("completed", False)
+    )
+    return http.json_response(public_todo(todo), status=201)
+
+
+@app.route("/todos/{todo_id}", authorizer=bearer)
+def get_todo(todo_id: str) -> Response:
+    return http.json_response(public_todo(services.get().todos.get(_caller().user_id, todo_id)))
+
+
+@app.route("/todos/{todo_id}", methods=["PATCH"], authorizer=bearer)
+def update_todo(todo_id: str) -> Response:
+    body = _body(TODO_CHANGE_FIELDS)
+    todo = services.get().todos.update(_caller().user_id, todo_id, body)
+    return http.json_response(public_todo(todo))
+
+
+@app.route("/todos/{todo_id}", methods=["DELETE"], authorizer=bearer)
+def delete_todo(todo_id: str) -> Response:
+    services.get().todos.delete(_caller().user_id, todo_id)
     return http.no_content()
 
 

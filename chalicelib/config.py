@@ -71,6 +71,8 @@ class Settings:
     #: POST /password/forgot never answers sooner than this, known email or not.
     forgot_floor_seconds: float = 0.3
     mfa_issuer: str = "Gatehouse"
+    #: The most to-dos one user may hold (then 409 ``todo_limit_reached``).
+    todo_limit: int = 5000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -106,4 +108,5 @@ class Settings:
             outbox_dir=Path(env.get("OUTBOX_DIR") or PROJECT_DIR / ".local" / "outbox"),
             forgot_floor_seconds=_int(env, "FORGOT_FLOOR_MS", 300) / 1000,
             mfa_issuer=env.get("MFA_ISSUER", "Gatehouse"),
+            todo_limit=_int(env, "TODO_LIMIT", 5000),
         )

@@ -117,6 +117,11 @@ class MethodNotAllowed(GatehouseError):
         self.allow = allow
 
 
+class TodoLimitReached(GatehouseError):
+    status, code, title = 409, "todo_limit_reached", "Too many to-dos"
+    default_detail = "The to-do list is full; delete some first."
+
+
 class TooManyAttempts(GatehouseError):
     status, code, title = 429, "too_many_attempts", "Too many attempts"
     default_detail = "Too many attempts; wait before trying again."

@@ -24,6 +24,8 @@ from chalicelib.recovery import Recovery, RecoveryTimes
 from chalicelib.selfservice import SelfService
 from chalicelib.sessions import Lifetimes, Sessions
 from chalicelib.throttle import Policy, Throttle, pair
+from chalicelib.todos import Todos
+from chalicelib.todostore import TodoStore
 from chalicelib.tokens import AccessTokens
 
 
@@ -56,6 +58,7 @@ class Services:
     mfa: Mfa
     recovery: Recovery
     me: SelfService
+    todos: Todos
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -116,6 +119,12 @@ class Services:
             mfa=mfa,
             recovery=recovery,
             me=me,
+            todos=Todos(
+                TodoStore(table.client, settings.table_name),
+                lambda: tokens.ring.data_key,
+                clock,
+                max_per_user=settings.todo_limit,
+            ),
         )
 
     def health(self) -> dict[str, str]:

@@ -56,7 +56,7 @@ def connect(settings: Settings) -> DynamoDBClient:
 # ------------------------------------------------------------------ the store
 
 
-def _attribute(value: str | int | bool) -> dict[str, Any]:
+def attribute(value: str | int | bool) -> dict[str, Any]:
     if isinstance(value, bool):
         return {"BOOL": value}
     if isinstance(value, int):
@@ -65,7 +65,7 @@ def _attribute(value: str | int | bool) -> dict[str, Any]:
 
 
 @contextmanager
-def _aws_call() -> Iterator[None]:
+def aws_call() -> Iterator[None]:
     """Turn every AWS-side failure into a 503; conditional failures are handled by callers."""
     try:
         yield
@@ -78,12 +78,39 @@ def _aws_call() -> Iterator[None]:
         raise errors.ServiceUnavailable() from error
 
 
+def transact(client: DynamoDBClient, actions: list[dict[str, Any]]) -> int | None:
+    """Run a transaction; the index of the first action whose condition failed, or None.
+
+    A ``TransactionConflict`` means another transaction held an item; retry, and the
+    loser then sees the winner's write as a failed condition.
+    """
+    for attempt in range(_TRANSACTION_ATTEMPTS):
+        try:
+            with aws_call():
+                client.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
+            return None
+        except ClientError as error:
+            reasons = error.response.get("CancellationReasons", [])
+            codes = [r.get("Code", "None") for r in reasons]
+            if "ConditionalCheckFailed" in codes:
+                return codes.index("ConditionalCheckFailed")
+            if "TransactionConflict" not in codes:
+                raise errors.ServiceUnavailable() from error
+            time.sleep(0.01 * (2**attempt))
+    raise errors.ServiceUnavailable()
+
+
 class Store:
     """Typed access to the table; returns records, raises domain errors."""
 
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self.table_name = table_name
+
+    @property
+    def client(self) -> DynamoDBClient:
+        """The DynamoDB client, shared with the other stores of the table (to-dos)."""
+        return self._client
 
     def ping(self) -> None:
         """One cheap read that proves the table answers (for ``/health``)."""
@@ -120,7 +147,7 @@ class Store:
     def set_disabled(self, user_id: str, disabled: bool) -> bool:
         """Flag the user (dis)abled; False if there is no such user."""
         try:
-            with _aws_call():
+            with aws_call():
                 self._client.update_item(
                     TableName=self.table_name,
                     Key=items.user_key(user_id),
@@ -163,7 +190,7 @@ class Store:
             raise errors.ServiceUnavailable("The profile changed meanwhile; try again.")
 
     def set_password(self, user_id: str, password_hash: str) -> None:
-        with _aws_call():
+        with aws_call():
             self._client.update_item(
                 TableName=self.table_name,
                 Key=items.user_key(user_id),
@@ -205,7 +232,7 @@ class Store:
             ExpressionAttributeValues={":user": {"S": "user"}},
             ConsistentRead=True,
         )
-        with _aws_call():
+        with aws_call():
             for page in pages:
                 for item in page.get("Items", []):
                     yield items.decode(UserRecord, item)
@@ -327,7 +354,7 @@ class Store:
     def delete_session(self, user_id: str, session_id: str) -> bool:
         """End one session; False if it did not exist."""
         try:
-            with _aws_call():
+            with aws_call():
                 self._client.delete_item(
                     TableName=self.table_name,
                     Key=items.session_key(user_id, session_id),
@@ -353,14 +380,14 @@ class Store:
                 self.table_name: [{"DeleteRequest": {"Key": k}} for k in keys[start : start + 25]]
             }
             while requests:
-                with _aws_call():
+                with aws_call():
                     answer = self._client.batch_write_item(RequestItems=requests)  # type: ignore[arg-type]
                 requests = answer.get("UnprocessedItems") or {}  # type: ignore[assignment]
 
     # -------------------------------------------------------------- activity
 
     def record_event(self, event: ActivityEvent) -> None:
-        with _aws_call():
+        with aws_call():
             self._client.put_item(TableName=self.table_name, Item=self._event_item(event))
 
     def _event_item(self, event: ActivityEvent) -> dict[str, Any]:
@@ -372,7 +399,7 @@ class Store:
 
     def list_events(self, user_id: str, limit: int) -> list[ActivityEvent]:
         """The newest ``limit`` events, newest first (one Query, read backwards)."""
-        with _aws_call():
+        with aws_call():
             answer = self._client.query(
                 TableName=self.table_name,
                 KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
@@ -395,7 +422,7 @@ class Store:
         sets = {k: v for k, v in changes.items() if v is not None}
         removes = [k for k, v in changes.items() if v is None]
         names = {f"#{k}": k for k in changes}
-        values: dict[str, Any] = {f":{k}": _attribute(v) for k, v in sets.items()}
+        values: dict[str, Any] = {f":{k}": attribute(v) for k, v in sets.items()}
         expression = ""
         if sets:
             expression += "SET " + ", ".join(f"#{k} = :{k}" for k in sets)
@@ -406,7 +433,7 @@ class Store:
             condition += " AND mfa_pending = :expected"
             values[":expected"] = {"S": expect_pending}
         try:
-            with _aws_call():
+            with aws_call():
                 self._client.update_item(
                     TableName=self.table_name,
                     Key=items.user_key(user_id),
@@ -423,7 +450,7 @@ class Store:
 
     def put_one_time(self, token_hash: str, record: OneTimeRecord) -> None:
         item = {**items.one_time_key(token_hash), **items.encode(record, "one_time")}
-        with _aws_call():
+        with aws_call():
             self._client.put_item(TableName=self.table_name, Item=item)
 
     def peek_one_time(self, token_hash: str) -> OneTimeRecord | None:
@@ -434,7 +461,7 @@ class Store:
         """Delete and return the token if it is live and for ``purpose``: single use even
         when two requests race, since only one conditional delete can succeed."""
         try:
-            with _aws_call():
+            with aws_call():
                 answer = self._client.delete_item(
                     TableName=self.table_name,
                     Key=items.one_time_key(token_hash),
@@ -449,7 +476,7 @@ class Store:
     def verify_email(self, user_id: str, email_key: str) -> bool:
         """Mark the email verified if it is still the one the token was sent to."""
         try:
-            with _aws_call():
+            with aws_call():
                 self._client.update_item(
                     TableName=self.table_name,
                     Key=items.user_key(user_id),
@@ -476,7 +503,7 @@ class Store:
             }
         }
         while request:
-            with _aws_call():
+            with aws_call():
                 answer = self._client.batch_get_item(RequestItems=request)
             for item in answer.get("Responses", {}).get(self.table_name, []):
                 pk, sk = item["pk"]["S"], item["sk"]["S"]
@@ -523,25 +550,7 @@ class Store:
         }
 
     def _transact(self, actions: list[dict[str, Any]]) -> int | None:
-        """Run a transaction; the index of the first action whose condition failed, or None.
-
-        A ``TransactionConflict`` means another transaction held an item; retry, and the
-        loser then sees the winner's write as a failed condition.
-        """
-        for attempt in range(_TRANSACTION_ATTEMPTS):
-            try:
-                with _aws_call():
-                    self._client.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
-                return None
-            except ClientError as error:
-                reasons = error.response.get("CancellationReasons", [])
-                codes = [r.get("Code", "None") for r in reasons]
-                if "ConditionalCheckFailed" in codes:
-                    return codes.index("ConditionalCheckFailed")
-                if "TransactionConflict" not in codes:
-                    raise errors.ServiceUnavailable() from error
-                time.sleep(0.01 * (2**attempt))
-        raise errors.ServiceUnavailable()
+        return transact(self._client, actions)
 
     def _query(self, user_id: str, prefix: str = "") -> Iterator[dict[str, Any]]:
         """Every item of the user's partition whose sort key starts with ``prefix``."""
@@ -557,12 +566,12 @@ class Store:
             ExpressionAttributeValues=values,
             ConsistentRead=True,
         )
-        with _aws_call():
+        with aws_call():
             for page in pages:
                 yield from page.get("Items", [])
 
     def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
-        with _aws_call():
+        with aws_call():
             response = self._client.get_item(
                 TableName=self.table_name, Key=key, ConsistentRead=True
             )
