@@ -10,7 +10,7 @@ from typing import Any
 
 from chalice.app import AuthRequest, AuthResponse, Chalice, Request, Response
 
-from chalicelib import errors, http, identity, observability, services
+from chalicelib import errors, http, identity, observability, services, web
 from chalicelib.accounts import Registration, public_user
 from chalicelib.http import Field
 from chalicelib.sessions import Device
@@ -31,8 +31,13 @@ LOGIN_FIELDS = (
     Field("username", max_length=320),
     Field("password", max_length=1024),
     Field("totp_code", required=False, max_length=64),
+    Field("refresh_cookie", kind=bool, required=False),
 )
-REFRESH_FIELDS = (Field("refresh_token", max_length=1024),)
+#: ``refresh_token`` may instead come in the HttpOnly cookie (the web page's way).
+REFRESH_FIELDS = (
+    Field("refresh_token", required=False, max_length=1024),
+    Field("refresh_cookie", kind=bool, required=False),
+)
 PROFILE_FIELDS = (
     Field("email", required=False, max_length=320),
     Field("display_name", required=False, max_length=256),
@@ -113,14 +118,23 @@ def login() -> Response:
     pair = services.get().login.login(
         body["username"], body["password"], body.get("totp_code"), _device()
     )
-    return http.token_response(pair)
+    return http.token_response_for(_request(), pair, body.get("refresh_cookie", False))
 
 
 @app.route("/token/refresh", methods=["POST"])
 def refresh_token() -> Response:
-    body = _body(REFRESH_FIELDS)
-    pair = services.get().sessions.refresh(body["refresh_token"], _device())
-    return http.token_response(pair)
+    body = _body(REFRESH_FIELDS, optional=True)
+    in_cookie = body.get("refresh_cookie", False) or "refresh_token" not in body
+    presented = body.get("refresh_token") or http.cookie(_request(), http.REFRESH_COOKIE)
+    if not presented:
+        raise errors.ValidationError(
+            "A refresh token is required.",
+            errors=(
+                errors.FieldError("refresh_token", "required", "'refresh_token' is required."),
+            ),
+        )
+    pair = services.get().sessions.refresh(presented, _device())
+    return http.token_response_for(_request(), pair, in_cookie)
 
 
 @app.route("/logout", methods=["POST"], authorizer=bearer)
@@ -128,13 +142,13 @@ def logout() -> Response:
     body = _body(LOGOUT_FIELDS, optional=True)
     who = _caller()
     services.get().sessions.logout(who.user_id, who.session_id, body.get("refresh_token"))
-    return http.no_content()
+    return http.signed_out(_request())
 
 
 @app.route("/logout/all", methods=["POST"], authorizer=bearer)
 def logout_everywhere() -> Response:
     services.get().sessions.end_all(_caller().user_id)
-    return http.no_content()
+    return http.signed_out(_request())
 
 
 @app.route("/me/sessions", authorizer=bearer)
@@ -280,6 +294,21 @@ def update_todo(todo_id: str) -> Response:
 def delete_todo(todo_id: str) -> Response:
     services.get().todos.delete(_caller().user_id, todo_id)
     return http.no_content()
+
+
+@app.route("/")
+def web_page() -> Response:
+    return _asset("index.html")
+
+
+@app.route("/assets/{name}")
+def web_asset(name: str) -> Response:
+    return _asset(name)
+
+
+def _asset(name: str) -> Response:
+    text, content_type = web.asset(name)
+    return http.text_response(text, content_type, web.SECURITY_HEADERS)
 
 
 @app.route("/.well-known/jwks.json")

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 from chalice.app import Chalice, Request, Response
@@ -198,6 +199,54 @@ def no_content() -> Response:
 def token_response(pair: dict[str, Any]) -> Response:
     """A TokenPair answer: never stored by any cache (RFC 6749 5.1)."""
     return json_response(pair, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+def text_response(body: str, content_type: str, headers: Mapping[str, str]) -> Response:
+    return Response(body=body, status_code=200, headers={"Content-Type": content_type, **headers})
+
+
+REFRESH_COOKIE = "gh_refresh"
+
+
+def cookie(request: Request, name: str) -> str | None:
+    """One cookie's value from the ``Cookie`` header, if sent."""
+    jar = SimpleCookie()
+    try:
+        jar.load(str(request.headers.get("cookie", "")))
+    except CookieError:
+        return None
+    morsel = jar.get(name)
+    return morsel.value if morsel is not None else None
+
+
+def refresh_cookie(request: Request, value: str, max_age: int) -> str:
+    """The ``Set-Cookie`` value that keeps a refresh token away from page scripts:
+    HttpOnly, Secure, SameSite=Strict, and sent only to the API's ``/token`` routes."""
+    prefix = base_url(request).split("://", 1)[1].partition("/")[2]
+    path = f"/{prefix}/token" if prefix else "/token"
+    return (
+        f"{REFRESH_COOKIE}={value}; Path={path}; Max-Age={max_age}; "
+        "HttpOnly; Secure; SameSite=Strict"
+    )
+
+
+def signed_out(request: Request) -> Response:
+    """204, and the refresh cookie (if the browser holds one) is dropped."""
+    response = no_content()
+    response.headers["Set-Cookie"] = refresh_cookie(request, "", 0)
+    return response
+
+
+def token_response_for(request: Request, pair: dict[str, Any], in_cookie: bool) -> Response:
+    """A TokenPair answer; with ``in_cookie`` the refresh token travels only in the
+    cookie, and the body's ``refresh_token`` is null (see README, "Web page")."""
+    if not in_cookie:
+        return token_response(pair)
+    response = token_response({**pair, "refresh_token": None})
+    response.headers["Set-Cookie"] = refresh_cookie(
+        request, pair["refresh_token"], pair["refresh_expires_in"]
+    )
+    return response
 
 
 def public_json(body: Any, max_age: int) -> Response:

@@ -1,0 +1,41 @@
+"""The single-page web app's files, served by Chalice from ``chalicelib/web/``.
+
+Served from the API's own origin and stage path, so the page needs no CORS and finds
+the API at its own base URL. Every file is text (HTML, CSS, JavaScript), so API Gateway
+passes it through as is: none of these types is in the API's ``binary_types``. The page
+gets a strict Content-Security-Policy (no inline script or style, nothing from another
+origin) and may not be framed.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from chalicelib import errors
+
+WEB_DIR = Path(__file__).parent / "web"
+#: The only files served, with their types: nothing else under web/ is reachable.
+FILES = {
+    "index.html": "text/html; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    # Public, but revalidated on every load, so a deploy shows at once.
+    "Cache-Control": "no-cache",
+}
+
+
+@functools.cache
+def asset(name: str) -> tuple[str, str]:
+    """The text and content type of one served file; ``NotFound`` for anything else."""
+    if name not in FILES:
+        raise errors.NotFound()
+    return (WEB_DIR / name).read_text(encoding="utf-8"), FILES[name]
