@@ -127,11 +127,8 @@ def refresh_token() -> Response:
     in_cookie = body.get("refresh_cookie", False) or "refresh_token" not in body
     presented = body.get("refresh_token") or http.cookie(_request(), http.REFRESH_COOKIE)
     if not presented:
-        raise errors.ValidationError(
-            "A refresh token is required.",
-            errors=(
-                errors.FieldError("refresh_token", "required", "'refresh_token' is required."),
-            ),
+        raise errors.ValidationError.of_field(
+            "refresh_token", "required", "'refresh_token' is required."
         )
     pair = services.get().sessions.refresh(presented, _device())
     return http.token_response_for(_request(), pair, in_cookie)

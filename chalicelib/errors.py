@@ -52,6 +52,11 @@ class ValidationError(GatehouseError):
     status, code, title = 400, "validation_error", "Invalid request"
     default_detail = "The request is not valid."
 
+    @classmethod
+    def of_field(cls, field: str, code: str, message: str) -> ValidationError:
+        """One field refused for one reason (the common case)."""
+        return cls("The request has invalid fields.", errors=(FieldError(field, code, message),))
+
 
 class WeakPassword(GatehouseError):
     """The password fails the policy; ``errors`` says which rule."""

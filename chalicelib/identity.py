@@ -23,12 +23,6 @@ def email_key(email: str) -> str:
     return unicodedata.normalize("NFKC", email.strip()).casefold()
 
 
-def _field(field: str, code: str, message: str) -> errors.ValidationError:
-    return errors.ValidationError(
-        "The request body has invalid fields.", errors=(errors.FieldError(field, code, message),)
-    )
-
-
 def check_username(username: str) -> str:
     """Return the username as shown (NFKC) or raise: 3-64 letters, digits, ``.``, ``_``, ``-``.
 
@@ -37,13 +31,13 @@ def check_username(username: str) -> str:
     """
     shown = unicodedata.normalize("NFKC", username)
     if not USERNAME_MIN <= len(shown) <= USERNAME_MAX:
-        raise _field(
+        raise errors.ValidationError.of_field(
             "username",
             "invalid_length",
             f"Use {USERNAME_MIN} to {USERNAME_MAX} characters.",
         )
     if not all(c.isalnum() or c in _USERNAME_PUNCTUATION for c in shown):
-        raise _field(
+        raise errors.ValidationError.of_field(
             "username",
             "invalid_characters",
             "Use letters, digits, '.', '_' and '-' only.",
@@ -64,12 +58,16 @@ def check_email(email: str) -> str:
         and not any(c.isspace() or unicodedata.category(c).startswith("C") for c in value)
     )
     if not valid:
-        raise _field("email", "invalid_email", "Enter a valid email address.")
+        raise errors.ValidationError.of_field(
+            "email", "invalid_email", "Enter a valid email address."
+        )
     return value
 
 
 def check_display_name(name: str) -> str:
     value = unicodedata.normalize("NFKC", name).strip()
     if len(value) > 100 or any(unicodedata.category(c).startswith("C") for c in value):
-        raise _field("display_name", "invalid_display_name", "Use up to 100 printable characters.")
+        raise errors.ValidationError.of_field(
+            "display_name", "invalid_display_name", "Use up to 100 printable characters."
+        )
     return value

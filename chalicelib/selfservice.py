@@ -88,9 +88,8 @@ class SelfService:
         codes = self._mfa.confirm(user, code)
         if codes is None:
             self._throttle.fail(checked)
-            raise errors.ValidationError(
-                "The code does not match.",
-                errors=(errors.FieldError("code", "invalid_code", "The code does not match."),),
+            raise errors.ValidationError.of_field(
+                "code", "invalid_code", "The code does not match."
             )
         self._event(user, "mfa_enabled", device)
         return codes

@@ -37,20 +37,18 @@ def public_todo(todo: TodoRecord) -> dict[str, Any]:
     }
 
 
-def _field_error(field: str, code: str, message: str) -> errors.ValidationError:
-    return errors.ValidationError(
-        "The request has invalid fields.", errors=(errors.FieldError(field, code, message),)
-    )
-
-
 def check_text(text: str) -> str:
     """1 to 1,000 characters once trimmed; any Unicode but control characters other
     than tab and newline."""
     value = text.strip()
     if not 1 <= len(value) <= TEXT_MAX:
-        raise _field_error("text", "invalid_length", f"Use 1 to {TEXT_MAX} characters.")
+        raise errors.ValidationError.of_field(
+            "text", "invalid_length", f"Use 1 to {TEXT_MAX} characters."
+        )
     if any(ord(c) < 32 and c not in "\t\n" for c in value):
-        raise _field_error("text", "invalid_characters", "Control characters are not allowed.")
+        raise errors.ValidationError.of_field(
+            "text", "invalid_characters", "Control characters are not allowed."
+        )
     return value
 
 
@@ -58,7 +56,9 @@ def page_size(raw: str | None) -> int:
     if raw is None:
         return PAGE_DEFAULT
     if not raw.isdigit() or not 1 <= int(raw) <= PAGE_MAX:
-        raise _field_error("limit", "invalid_limit", f"Use a whole number from 1 to {PAGE_MAX}.")
+        raise errors.ValidationError.of_field(
+            "limit", "invalid_limit", f"Use a whole number from 1 to {PAGE_MAX}."
+        )
     return int(raw)
 
 
@@ -95,7 +95,9 @@ class Todos:
         return f"{_b64(sort_key.encode())}.{_b64(self._mac(user_id, sort_key))}"
 
     def _sort_key(self, user_id: str, cursor: str) -> str:
-        refused = _field_error("cursor", "invalid_cursor", "The cursor is not valid here.")
+        refused = errors.ValidationError.of_field(
+            "cursor", "invalid_cursor", "The cursor is not valid here."
+        )
         body, _, mac = cursor.partition(".")
         try:
             sort_key = _unb64(body).decode("utf-8")
