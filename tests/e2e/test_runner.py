@@ -9,33 +9,17 @@ import os
 import signal
 import socket
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from scripts.dynamodb_local import DynamoDBLocal, free_port
-from tests.conftest import PROJECT_DIR
+from tests.e2e.runner import Runner
 
 pytestmark = pytest.mark.e2e
 
-STARTUP_SECONDS = 60
 STOP_SECONDS = 10
 PASSWORD = "correct horse battery staple"
-
-
-@dataclass
-class Runner:
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text("utf-8", errors="replace")[-4000:]
 
 
 @dataclass
@@ -46,54 +30,6 @@ class Answer:
 
     def json(self) -> Any:
         return json.loads(self.body)
-
-
-def wait_until_healthy(runner: Runner) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if runner.process.poll() is not None:
-            pytest.fail(f"the runner exited with {runner.process.returncode}:\n{runner.output()}")
-        probe = http.client.HTTPConnection("127.0.0.1", runner.port, timeout=2)
-        try:
-            probe.request("GET", "/health")
-            if probe.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        finally:
-            probe.close()
-        time.sleep(0.1)
-    pytest.fail(f"the runner did not answer /health in {STARTUP_SECONDS}s:\n{runner.output()}")
-
-
-@pytest.fixture
-def runner(dynamodb: DynamoDBLocal, tmp_path: Path) -> Iterator[Runner]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "DDB_ENDPOINT": dynamodb.endpoint,
-        "BCRYPT_COST": "4",
-        "KEY_FILE": str(tmp_path / "signing-keys.json"),
-        "PYTHONUNBUFFERED": "1",
-    }
-    log = tmp_path / "runner.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(  # noqa: S603 - our own script, no shell
-            [sys.executable, str(PROJECT_DIR / "scripts" / "serve.py")],
-            cwd=PROJECT_DIR,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    started = Runner(process, port, log)
-    try:
-        wait_until_healthy(started)
-        yield started
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def call(
