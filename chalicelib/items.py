@@ -9,7 +9,7 @@ One table, ``pk`` / ``sk`` string keys, TTL on ``expires_at``:
 | email     | ``EMAIL#<key>``    | ``EMAIL``             | guard: normalised email -> owner     |
 | session   | ``USER#<id>``      | ``SESSION#<sid>``     | live refresh-token hash; TTL         |
 | spent     | ``USER#<id>``      | ``SPENT#<hash>``      | a spent refresh token's session; TTL |
-| event     | ``USER#<id>``      | ``EVENT#<at>#<rand>`` | activity; TTL                        |
+| event     | ``USER#<id>``      | ``EVENT#<at>#<ns>#<rand>`` | activity; TTL                   |
 | counter   | ``THROTTLE#<limit>#<hash>#<window>`` | ``THROTTLE`` | failures in a window; TTL  |
 | one-time  | ``TOKEN#<hash>``   | ``TOKEN``             | reset / verification token; TTL      |
 
@@ -21,6 +21,7 @@ Records are flat dataclasses of ``str``, ``str | None``, ``int`` and ``bool`` fi
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
@@ -114,8 +115,9 @@ def spent_key(user_id: str, refresh_hash: str) -> Key:
 
 
 def event_key(event: ActivityEvent) -> Key:
-    """Sorted by time (zero-padded seconds), made unique by a random suffix."""
-    sk = f"EVENT#{event.at:012d}#{secrets.token_hex(4)}"
+    """Sorted by time: the event's second (zero-padded), then the nanosecond the item is
+    written, so events within one second keep their order; a random suffix makes it unique."""
+    sk = f"EVENT#{event.at:012d}#{time.time_ns():020d}#{secrets.token_hex(4)}"
     return {"pk": {"S": f"USER#{event.user_id}"}, "sk": {"S": sk}}
 
 

@@ -103,8 +103,12 @@ class Recovery:
         """Set a new password with a reset token; every session of the user ends."""
         checked = self._throttle.check(self._throttle.counters(ip=device.ip))
         record = self._store.peek_one_time(_hash(token))
-        user = self._store.get_user(record.user_id) if record and record.purpose == RESET else None
-        if user is None:
+        user = None
+        # An expired token stays readable until TTL reaps it; and a link mailed to an
+        # address the account no longer has proves nothing.
+        if record and record.purpose == RESET and record.expires_at > int(self._clock()):
+            user = self._store.get_user(record.user_id)
+        if user is None or record is None or user.email_key != record.email_key:
             self._throttle.fail(checked)
             raise errors.InvalidToken("The reset token is invalid or expired.")
         # Check the policy before spending the token, so a weak choice can be retried.
