@@ -54,7 +54,8 @@ def import_line(line: str, now: int) -> UserRecord:
     if not is_id(user_id):
         raise ValueError("'id' must be 32 lowercase hex digits (or absent)")
     try:
-        username = identity.check_username(_field(raw, "username", str, ""))
+        # ``or ""``: a null username is as missing as an absent one (not a TypeError).
+        username = identity.check_username(_field(raw, "username", str, "") or "")
         email = _field(raw, "email", str, None)
         email = identity.check_email(email) if email is not None else None
         display_name = _field(raw, "display_name", str, None)

@@ -30,6 +30,8 @@ from typing import TextIO
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
+from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
+
 from chalicelib import portability, services  # noqa: E402
 from chalicelib.config import Settings  # noqa: E402
 from chalicelib.errors import GatehouseError  # noqa: E402
@@ -50,6 +52,18 @@ def stage_environment(stage: str) -> dict[str, str]:
         **config.get("environment_variables", {}),
         **config["stages"][stage].get("environment_variables", {}),
     }
+
+
+def _holds_no_keys(error: GatehouseError) -> bool:
+    """True when the key source failed only because it holds no key document yet (a new,
+    empty secret), so a first rotation may start the ring. Any other failure (access
+    denied, throttling, a timeout) is not an empty ring: rotating from nothing would
+    overwrite every live key and sign everybody out."""
+    cause = error.__cause__
+    return (
+        isinstance(cause, ClientError)
+        and cause.response.get("Error", {}).get("Code") == "ResourceNotFoundException"
+    )
 
 
 class Admin:
@@ -75,7 +89,9 @@ class Admin:
     def rotate_key(self) -> None:
         try:
             document = self.keys.read()
-        except GatehouseError:
+        except GatehouseError as error:
+            if not _holds_no_keys(error):
+                raise
             document = KeyDocument(signing_kid="", keys=())
         rotated = document.rotated(int(time.time()))
         self.keys.write(rotated)
@@ -172,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(stage_environment(args.stage))
         admin = Admin(services.Services.build(Settings.from_env()), sys.stdout)
         return run(args, admin)
-    except (AdminError, GatehouseError) as error:
+    except (AdminError, GatehouseError, ClientError, BotoCoreError) as error:
+        # An AWS error reaches here only from the key source's writes; the operator
+        # sees AWS's own message (which secret, which permission), not a traceback.
         message = error.detail if isinstance(error, GatehouseError) else str(error)
         print(f"error: {message}", file=sys.stderr)
         return 2
