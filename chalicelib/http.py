@@ -242,7 +242,7 @@ def token_response_for(request: Request, pair: dict[str, Any], in_cookie: bool) 
     cookie, and the body's ``refresh_token`` is null (see README, "Web page")."""
     if not in_cookie:
         return token_response(pair)
-    response = token_response({**pair, "refresh_token": None})
+    response = token_response(pair | dict.fromkeys(("refresh_token",)))
     response.headers["Set-Cookie"] = refresh_cookie(
         request, pair["refresh_token"], pair["refresh_expires_in"]
     )

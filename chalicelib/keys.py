@@ -73,6 +73,13 @@ class KeyRing:
     def verifying_key(self, kid: str) -> rsa.RSAPublicKey | None:
         return self.verifying.get(kid)
 
+    def secret_key(self) -> bytes:
+        """The data key, or 503 if the ring has none yet (a Secrets Manager secret from
+        before data keys: ``rotate-key`` adds one). Never an empty or short key."""
+        if len(self.data_key) != 32:
+            raise errors.ServiceUnavailable("The data key is unavailable.")
+        return self.data_key
+
     def jwks(self) -> dict[str, Any]:
         """The RFC 7517 JWK Set of every verifying key (what ``/.well-known/jwks.json`` serves)."""
         keys = []

@@ -45,10 +45,7 @@ class SecretBox:
         self._data_key = data_key
 
     def _aead(self) -> AESGCM:
-        key = self._data_key()
-        if len(key) != 32:
-            raise errors.ServiceUnavailable("The data key is unavailable.")
-        return AESGCM(key)
+        return AESGCM(self._data_key())
 
     def seal(self, user_id: str, secret: str) -> str:
         nonce = secrets.token_bytes(12)

@@ -87,7 +87,7 @@ class Services:
             ),
             clock,
         )
-        totp = Totp(SecretBox(lambda: tokens.ring.data_key), settings.mfa_issuer, clock)
+        totp = Totp(SecretBox(tokens.secret_key), settings.mfa_issuer, clock)
         login = Login(accounts, hasher, throttle, totp=totp, sessions=sessions, clock=clock)
         mfa = Mfa(table, totp)
         recovery = Recovery(
@@ -121,7 +121,7 @@ class Services:
             me=me,
             todos=Todos(
                 TodoStore(table.client, settings.table_name),
-                lambda: tokens.ring.data_key,
+                tokens.secret_key,
                 clock,
                 max_per_user=settings.todo_limit,
             ),

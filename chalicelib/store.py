@@ -133,7 +133,7 @@ class Store:
         if failed == 2:
             raise errors.EmailTaken()
         if failed is not None:
-            raise errors.GatehouseError()
+            raise errors.GatehouseError("An account with that id already exists.")
 
     def user_id_by(self, kind: str, key: str) -> str | None:
         """The owner of a ``USERNAME`` or ``EMAIL`` guard, if any (strongly consistent)."""

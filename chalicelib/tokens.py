@@ -72,6 +72,10 @@ class AccessTokens:
     def ring(self) -> KeyRing:
         return self.keys.ring
 
+    def secret_key(self) -> bytes:
+        """The current ring's data key (read when needed, so a re-read ring counts)."""
+        return self.ring.secret_key()
+
     def issue(self, user_id: str, username: str, session_id: str) -> str:
         now = int(self._clock())
         signer = self.ring.signing
