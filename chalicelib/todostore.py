@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chalicelib import errors, items
-from chalicelib.store import attribute, aws_call, transact
+from chalicelib.dynamo import attribute, aws_call, transact
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

@@ -1,0 +1,187 @@
+"""The DynamoDB plumbing every store shares: the client, error mapping, transactions.
+
+Every AWS failure that is not the caller's fault becomes ``ServiceUnavailable`` (503 +
+Retry-After). ``Table`` holds the low-level reads and writes the record stores build
+on; only the store modules (with ``items``, which owns the layout) know keys and
+condition expressions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib import errors, items
+from chalicelib.items import ActivityEvent
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+    from chalicelib.config import Settings
+
+#: Attempts at a transaction that lost a race (TransactionConflict) before a 503.
+_TRANSACTION_ATTEMPTS = 5
+#: Lambda-sized timeouts for every AWS client: fail fast into a 503 rather than hang.
+CLIENT_CONFIG = Config(
+    connect_timeout=1,
+    read_timeout=2,
+    retries={"max_attempts": 3, "mode": "standard"},
+)
+
+
+def connect(settings: Settings) -> DynamoDBClient:
+    """A DynamoDB client for the stage; DynamoDB Local needs (any) credentials."""
+    local = settings.dynamodb_endpoint is not None
+    session = boto3.session.Session(
+        aws_access_key_id="local" if local else None,
+        aws_secret_access_key="local" if local else None,
+        region_name=settings.region,
+    )
+    return session.client("dynamodb", endpoint_url=settings.dynamodb_endpoint, config=CLIENT_CONFIG)
+
+
+def attribute(value: str | int | bool) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    return {"S": value}
+
+
+@contextmanager
+def aws_call() -> Iterator[None]:
+    """Turn every AWS-side failure into a 503; conditional failures are handled by callers."""
+    try:
+        yield
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code in ("ConditionalCheckFailedException", "TransactionCanceledException"):
+            raise
+        raise errors.ServiceUnavailable() from error
+    except BotoCoreError as error:
+        raise errors.ServiceUnavailable() from error
+
+
+def transact(client: DynamoDBClient, actions: list[dict[str, Any]]) -> int | None:
+    """Run a transaction; the index of the first action whose condition failed, or None.
+
+    A ``TransactionConflict`` means another transaction held an item; retry, and the
+    loser then sees the winner's write as a failed condition.
+    """
+    for attempt in range(_TRANSACTION_ATTEMPTS):
+        try:
+            with aws_call():
+                client.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
+            return None
+        except ClientError as error:
+            reasons = error.response.get("CancellationReasons", [])
+            codes = [r.get("Code", "None") for r in reasons]
+            if "ConditionalCheckFailed" in codes:
+                return codes.index("ConditionalCheckFailed")
+            if "TransactionConflict" not in codes:
+                raise errors.ServiceUnavailable() from error
+            time.sleep(0.01 * (2**attempt))
+    raise errors.ServiceUnavailable()
+
+
+class Table:
+    """One table and its client; the stores (users, sessions, security records, to-dos)
+    are views of it."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self.table_name = table_name
+
+    @property
+    def client(self) -> DynamoDBClient:
+        return self._client
+
+    def ping(self) -> None:
+        """One cheap read that proves the table answers (for ``/health``)."""
+        self._get(items.guard_key("HEALTH", "-"))
+
+    def _event_item(self, event: ActivityEvent) -> dict[str, Any]:
+        return {
+            **items.event_key(event),
+            **items.encode(event, "event"),
+            items.TTL_ATTRIBUTE: {"N": str(event.at + items.EVENT_RETENTION_SECONDS)},
+        }
+
+    def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self.table_name,
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    def _transact(self, actions: list[dict[str, Any]]) -> int | None:
+        return transact(self._client, actions)
+
+    def _query(self, user_id: str, prefix: str = "") -> Iterator[dict[str, Any]]:
+        """Every item of the user's partition whose sort key starts with ``prefix``."""
+        condition = "pk = :pk"
+        values: dict[str, Any] = {":pk": {"S": items.user_partition(user_id)}}
+        if prefix:  # DynamoDB refuses begins_with on an empty string
+            condition += " AND begins_with(sk, :prefix)"
+            values[":prefix"] = {"S": prefix}
+        paginator = self._client.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self.table_name,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ConsistentRead=True,
+        )
+        with aws_call():
+            for page in pages:
+                yield from page.get("Items", [])
+
+    def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        with aws_call():
+            response = self._client.get_item(
+                TableName=self.table_name, Key=key, ConsistentRead=True
+            )
+        return response.get("Item")
+
+    def _delete_all(self, keys: list[dict[str, Any]]) -> None:
+        """Delete ``keys`` in batches of 25, retrying what DynamoDB left unprocessed."""
+        for start in range(0, len(keys), 25):
+            requests = {
+                self.table_name: [{"DeleteRequest": {"Key": k}} for k in keys[start : start + 25]]
+            }
+            while requests:
+                with aws_call():
+                    answer = self._client.batch_write_item(RequestItems=requests)  # type: ignore[arg-type]
+                requests = answer.get("UnprocessedItems") or {}  # type: ignore[assignment]
+
+
+def create_table(client: DynamoDBClient, table_name: str) -> bool:
+    """Create the table (on-demand, TTL on ``expires_at``) unless it exists; True if created."""
+    try:
+        client.create_table(
+            TableName=table_name,
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    except client.exceptions.ResourceInUseException:
+        return False
+    client.get_waiter("table_exists").wait(TableName=table_name)
+    client.update_time_to_live(
+        TableName=table_name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": items.TTL_ATTRIBUTE},
+    )
+    return True

@@ -1,0 +1,150 @@
+"""Session records: open, read, rotate (spending a refresh token), end, list.
+
+See sessions.py for why each write looks the way it does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib import errors, items
+from chalicelib.dynamo import Table, aws_call
+from chalicelib.items import ActivityEvent, SecondFactor, SessionRecord
+
+
+class SessionRecords(Table):
+    def open_session(
+        self,
+        session: SessionRecord,
+        *,
+        event: ActivityEvent,
+        clear: list[items.Key],
+        factor: SecondFactor,
+    ) -> bool:
+        """Write a new session, its login event and the cleared failure counters at once,
+        if the user still exists, is not disabled, and the second factor (if any) is
+        unspent. False otherwise: a racing delete, disable or replayed code loses."""
+        actions: list[dict[str, Any]] = [
+            self._user_guard(session.user_id, factor),
+            {"Put": {"TableName": self.table_name, "Item": self._session_item(session)}},
+            {"Put": {"TableName": self.table_name, "Item": self._event_item(event)}},
+            *({"Delete": {"TableName": self.table_name, "Key": key}} for key in clear),
+        ]
+        return self._transact(actions) is None
+
+    def _user_guard(self, user_id: str, factor: SecondFactor) -> dict[str, Any]:
+        condition = "attribute_exists(pk) AND disabled = :no"
+        values: dict[str, Any] = {":no": {"BOOL": False}}
+        target = {"TableName": self.table_name, "Key": items.user_key(user_id)}
+        if factor.totp_step is not None:
+            values[":step"] = {"N": str(factor.totp_step)}
+            return {
+                "Update": {
+                    **target,
+                    "UpdateExpression": "SET mfa_last_step = :step",
+                    "ConditionExpression": f"{condition} AND "
+                    "(attribute_not_exists(mfa_last_step) OR mfa_last_step < :step)",
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        if factor.recovery_before is not None:
+            values[":before"] = {"S": factor.recovery_before}
+            values[":after"] = {"S": factor.recovery_after or ""}
+            return {
+                "Update": {
+                    **target,
+                    "UpdateExpression": "SET recovery_hashes = :after",
+                    "ConditionExpression": f"{condition} AND recovery_hashes = :before",
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        return {
+            "ConditionCheck": {
+                **target,
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def _session_item(self, session: SessionRecord) -> dict[str, Any]:
+        return {
+            **items.session_key(session.user_id, session.id),
+            **items.encode(session, "session"),
+        }
+
+    def get_session(self, user_id: str, session_id: str) -> SessionRecord | None:
+        item = self._get(items.session_key(user_id, session_id))
+        return items.decode(SessionRecord, item) if item else None
+
+    def rotate_session(self, session: SessionRecord, *, spent_hash: str, now: int) -> bool:
+        """Replace the session's refresh hash if ``spent_hash`` is still the live one.
+
+        One transaction: the session (conditional on the old hash and on not having
+        expired), a ``SPENT`` item that remembers the old hash for reuse detection, and a
+        check that the user is not disabled. False if another refresh won the race.
+        """
+        spent = {
+            **items.spent_key(session.user_id, spent_hash),
+            "type": {"S": "spent"},
+            "session_id": {"S": session.id},
+            items.TTL_ATTRIBUTE: {"N": str(session.absolute_expires_at)},
+        }
+        failed = self._transact(
+            [
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": {
+                            **items.session_key(session.user_id, session.id),
+                            **items.encode(session, "session"),
+                        },
+                        "ConditionExpression": "refresh_hash = :old AND expires_at > :now",
+                        "ExpressionAttributeValues": {
+                            ":old": {"S": spent_hash},
+                            ":now": {"N": str(now)},
+                        },
+                    }
+                },
+                {"Put": {"TableName": self.table_name, "Item": spent}},
+                {
+                    "ConditionCheck": {
+                        "TableName": self.table_name,
+                        "Key": items.user_key(session.user_id),
+                        "ConditionExpression": "disabled = :no",
+                        "ExpressionAttributeValues": {":no": {"BOOL": False}},
+                    }
+                },
+            ]
+        )
+        if failed == 2:
+            raise errors.InvalidToken("The refresh token is invalid or expired.")
+        return failed is None
+
+    def spent_by(self, user_id: str, refresh_hash: str) -> str | None:
+        """The session a spent refresh token belonged to, if it was ever spent."""
+        item = self._get(items.spent_key(user_id, refresh_hash))
+        return item.get("session_id", {}).get("S") if item else None
+
+    def delete_session(self, user_id: str, session_id: str) -> bool:
+        """End one session; False if it did not exist."""
+        try:
+            with aws_call():
+                self._client.delete_item(
+                    TableName=self.table_name,
+                    Key=items.session_key(user_id, session_id),
+                    ConditionExpression="attribute_exists(pk)",
+                )
+        except ClientError:
+            return False
+        return True
+
+    def list_sessions(self, user_id: str) -> list[SessionRecord]:
+        return [items.decode(SessionRecord, i) for i in self._query(user_id, "SESSION#")]
+
+    def delete_sessions(self, user_id: str) -> int:
+        """End every session of the user; returns how many there were."""
+        keys = [{"pk": i["pk"], "sk": i["sk"]} for i in self._query(user_id, "SESSION#")]
+        self._delete_all(keys)
+        return len(keys)
