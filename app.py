@@ -295,6 +295,11 @@ def delete_todo(todo_id: str) -> Response:
 
 @app.route("/")
 def web_page() -> Response:
+    # A stage root opened without its slash (/api) would resolve the page's relative
+    # asset links outside the stage: send the browser to /api/ first.
+    path = str(_request().context.get("path") or "/")
+    if not path.endswith("/"):
+        return http.redirect(path + "/")
     return _asset("index.html")
 
 

@@ -201,6 +201,10 @@ def token_response(pair: dict[str, Any]) -> Response:
     return json_response(pair, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
+def redirect(location: str) -> Response:
+    return Response(body="", status_code=301, headers={"Location": location})
+
+
 def text_response(body: str, content_type: str, headers: Mapping[str, str]) -> Response:
     return Response(body=body, status_code=200, headers={"Content-Type": content_type, **headers})
 

@@ -96,3 +96,36 @@ def test_the_script_writes_user_data_as_text_only_and_keeps_tokens_in_memory(api
         assert storage not in script
     assert "http://" not in script and "https://" not in script
     assert "@import" not in css and "url(" not in css
+
+
+def test_a_stage_root_without_its_slash_redirects_so_relative_assets_resolve(
+    api: Api,
+) -> None:
+    """API Gateway serves the page's resource "/" for both /api and /api/; only /api/
+    resolves the page's relative asset links inside the stage."""
+    from app import app
+
+    event = {
+        "httpMethod": "GET",
+        "path": "/",
+        "resource": "/",
+        "headers": {"host": "abc.execute-api.us-east-1.amazonaws.com"},
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "body": None,
+        "isBase64Encoded": False,
+        "requestContext": {
+            "resourcePath": "/",
+            "httpMethod": "GET",
+            "path": "/api",
+            "stage": "api",
+            "requestId": "test-request",
+            "identity": {"sourceIp": "203.0.113.9"},
+        },
+    }
+    answer = app(event, None)
+
+    assert answer["statusCode"] == 301
+    assert answer["headers"]["Location"] == "/api/"
+    assert api.get("/").status_code == 200  # locally the page sits at the root
