@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+from app import app as gatehouse
 from chalicelib import web
 from tests.assertions import assert_problem, header
 from tests.conftest import Api
@@ -103,8 +104,6 @@ def test_a_stage_root_without_its_slash_redirects_so_relative_assets_resolve(
 ) -> None:
     """API Gateway serves the page's resource "/" for both /api and /api/; only /api/
     resolves the page's relative asset links inside the stage."""
-    from app import app
-
     event = {
         "httpMethod": "GET",
         "path": "/",
@@ -124,7 +123,7 @@ def test_a_stage_root_without_its_slash_redirects_so_relative_assets_resolve(
             "identity": {"sourceIp": "203.0.113.9"},
         },
     }
-    answer = app(event, None)
+    answer = gatehouse(event, None)
 
     assert answer["statusCode"] == 301
     assert answer["headers"]["Location"] == "/api/"
