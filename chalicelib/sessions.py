@@ -30,6 +30,8 @@ from chalicelib.store import Store
 from chalicelib.tokens import AccessClaims, AccessTokens, RefreshToken, is_id, new_id
 
 NO_SECOND_FACTOR = SecondFactor()
+#: The TokenPair's token_type (RFC 6750): a scheme name, not a secret.
+BEARER = "Bearer"
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ class Sessions:
     ) -> dict[str, Any]:
         return {
             "access_token": self._tokens.issue(session.user_id, session.username, session.id),
-            "token_type": "Bearer",  # nosec B105
+            "token_type": BEARER,
             "expires_in": self._tokens.lifetime,
             "refresh_token": str(refresh),
             "refresh_expires_in": session.expires_at - now,
