@@ -37,6 +37,8 @@ STAGE = "local"
 TABLE_NAME = "gatehouse-local"
 USERNAME = "bench.user"
 PASSWORD = "correct horse battery staple"
+#: Same length as PASSWORD (bcrypt sees a 44-byte prehash of either anyway).
+WRONG_PASSWORD = "correct horse battery stable"
 
 
 class GatewayClient(Client):
@@ -155,6 +157,19 @@ def started() -> Iterator[Fixture]:
             raise
 
 
+def sign_up(api: TestHTTPClient, username: str, password: str = PASSWORD) -> tuple[str, str]:
+    """Register ``username`` and log in once: its (access, refresh) tokens."""
+    expect(send(api, "POST", "/register", {"username": username, "password": password}), 201)
+    return log_in(api, username, password)
+
+
+def log_in(api: TestHTTPClient, username: str, password: str = PASSWORD) -> tuple[str, str]:
+    """A new session for an existing user: its (access, refresh) tokens."""
+    pair = expect(send(api, "POST", "/login", {"username": username, "password": password}), 200)
+    tokens = pair.json_body
+    return str(tokens["access_token"]), str(tokens["refresh_token"])
+
+
 def _signed_in(
     ddb: DynamoDBLocal,
     env: dict[str, str],
@@ -163,11 +178,35 @@ def _signed_in(
     api: TestHTTPClient,
 ) -> Fixture:
     """Register the bench user and log in once: the tokens every figure starts from."""
-    expect(send(api, "POST", "/register", {"username": USERNAME, "password": PASSWORD}), 201)
-    pair = expect(send(api, "POST", "/login", {"username": USERNAME, "password": PASSWORD}), 200)
-    tokens = pair.json_body
-    access, refresh = str(tokens["access_token"]), str(tokens["refresh_token"])
+    access, refresh = sign_up(api, USERNAME)
     return Fixture(ddb, env, settings, built, api, access, refresh)
+
+
+@contextmanager
+def client_from(source_ip: str) -> Iterator[TestHTTPClient]:
+    """Another adapted test client, whose requests come from ``source_ip``.
+
+    A failed login counts against the client's IP as well as the account name
+    (throttle.py: 100 an hour per IP). Every other figure, and the servers' own logins,
+    come from the gateway's 127.0.0.1; a measurement that fails logins on purpose uses
+    an address of its own (TEST-NET, RFC 5737), so it cannot lock the rest of the run out.
+    """
+    from app import app  # noqa: PLC0415 - imported by ``started`` already, env set
+
+    with GatewayClient(app, stage_name=STAGE, project_dir=str(PROJECT_DIR)) as client:
+        api = client.http
+        api._local_gateway.event_converter.LOCAL_SOURCE_IP = source_ip
+        yield api
+
+
+@contextmanager
+def installed(built: services.Services, restore: services.Services) -> Iterator[None]:
+    """Serve requests with ``built`` (other settings, same table), then with ``restore``."""
+    services.install(built)
+    try:
+        yield
+    finally:
+        services.install(restore)
 
 
 def _show_tail(log: Path, lines: int = 40) -> None:

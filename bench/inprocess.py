@@ -15,43 +15,16 @@ from chalice.test import Client
 
 from bench import PROJECT_DIR, bare_app
 from bench.fixture import PASSWORD, STAGE, USERNAME, Fixture, expect, send
-from bench.report import Report, Row
-from bench.roundtrips import Calls, recorded
-from bench.stats import Paired, interleave
+from bench.report import Report
+from bench.roundtrips import recorded
+from bench.rows import calls_row, ratio_row
+from bench.stats import interleave
 from chalicelib import store
 
 PROTECTED_BUDGET = 1.5
 LOGIN_BUDGET = 1.10
 LOGIN_CALLS_BUDGET = 4
-REFRESH_CALLS_BUDGET = 2
 AUTHORIZER_CALLS_BUDGET = 1
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.2f} ms"
-
-
-def _ratio_row(figure: str, paired: Paired, budget: float) -> Row:
-    return Row(
-        figure=figure,
-        measured=_ms(paired.subject_median),
-        baseline=_ms(paired.baseline_median),
-        ratio=f"{paired.ratio:.2f}x",
-        budget=f"<= {budget:.2f}x",
-        passed=paired.ratio <= budget,
-    )
-
-
-def _calls_row(figure: str, calls: Calls, budget: int) -> Row:
-    sends = "" if calls.sends == calls.count else f" ({calls.sends} HTTP sends)"
-    return Row(
-        figure=figure,
-        measured=f"{calls.count}{sends}",
-        baseline="-",
-        ratio="-",
-        budget=f"<= {budget}",
-        passed=calls.count <= budget,
-    )
 
 
 def protected(fx: Fixture, report: Report, *, rounds: int = 200, batch: int = 5) -> None:
@@ -77,7 +50,7 @@ def protected(fx: Fixture, report: Report, *, rounds: int = 200, batch: int = 5)
         paired = interleave(subject, baseline, rounds=rounds, batch=batch, warmup=300)
     wall, cpu = _replay_cost(calls.replayer(store.connect(fx.settings)))
     report.add(
-        _ratio_row("GET /protected (test client)", paired, PROTECTED_BUDGET),
+        ratio_row("GET /protected (test client)", paired, PROTECTED_BUDGET),
         "GET /protected: median per-request time through `chalice.test.Client` with "
         "`AdaptedGateway` (authorizer, middleware, JSON access log to a temp file), vs a bare "
         "Chalice app with one un-authorized route that runs `jwt.decode` on the same token "
@@ -89,7 +62,7 @@ def protected(fx: Fixture, report: Report, *, rounds: int = 200, batch: int = 5)
         f"like the app's: {wall * 1000:.2f} ms wall, {cpu * 1000:.2f} ms CPU.",
     )
     report.add(
-        _calls_row("DynamoDB calls per authorized request", calls, AUTHORIZER_CALLS_BUDGET),
+        calls_row("DynamoDB calls per authorized request", calls, AUTHORIZER_CALLS_BUDGET),
         f"Authorizer round trips: botocore `before-call` events on the services' client "
         f"during one authorized GET /protected: {calls.summary()}.",
     )
@@ -125,25 +98,14 @@ def login(fx: Fixture, report: Report, *, rounds: int = 16) -> None:
 
     paired = interleave(subject, baseline, rounds=rounds, batch=1, warmup=1)
     report.add(
-        _ratio_row(f"POST /login (bcrypt cost {cost})", paired, LOGIN_BUDGET),
+        ratio_row(f"POST /login (bcrypt cost {cost})", paired, LOGIN_BUDGET),
         f"POST /login: median time through the adapted test client, vs `bcrypt.checkpw` at "
         f"cost {cost} plus a replay, with boto3 on a client built like the app's, of exactly "
         f"the calls one login made ({calls.summary()}, same parameters). {rounds} interleaved "
         f"rounds of one login each side; {paired.spread()}.",
     )
     report.add(
-        _calls_row("DynamoDB calls per login", calls, LOGIN_CALLS_BUDGET),
+        calls_row("DynamoDB calls per login", calls, LOGIN_CALLS_BUDGET),
         f"Login round trips: botocore `before-call` events during one successful login: "
         f"{calls.summary()}.",
-    )
-
-
-def refresh(fx: Fixture, report: Report) -> None:
-    """Count the DynamoDB calls of one refresh (DESIGN.md's budget; not timed)."""
-    with recorded(fx.services.store._client) as calls:
-        expect(send(fx.api, "POST", "/token/refresh", {"refresh_token": fx.refresh_token}), 200)
-    report.add(
-        _calls_row("DynamoDB calls per refresh", calls, REFRESH_CALLS_BUDGET),
-        f"Refresh round trips: botocore `before-call` events during one successful "
-        f"POST /token/refresh: {calls.summary()}.",
     )

@@ -12,7 +12,18 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench import PROJECT_DIR, coldstart, fixture, inprocess, package, server
+from bench import (
+    PROJECT_DIR,
+    coldstart,
+    enumeration,
+    fixture,
+    inprocess,
+    mfa,
+    package,
+    refresh,
+    server,
+    throttled,
+)
 from bench.report import Report, code_version, load_average, machine, markdown, text_table
 
 REPORT_PATH = PROJECT_DIR / "bench" / "REPORT.md"
@@ -35,7 +46,13 @@ def main(argv: list[str]) -> int:
         inprocess.protected(fx, report)
         _step("POST /login vs bcrypt + the same DynamoDB calls")
         inprocess.login(fx, report)
-        inprocess.refresh(fx, report)
+        _step("POST /token/refresh vs a replay of its DynamoDB calls")
+        refresh.measure(fx, report)
+        _step("POST /login: unknown user, wrong password, right password")
+        enumeration.measure(fx, report)
+        _step("POST /login on a locked account name vs bcrypt alone")
+        throttled.measure(fx, report)
+        mfa.measure(fx, report)
         _step("local servers: scripts/serve.py and stock chalice local, loaded in turn")
         server.measure(fx, report)
     _step("cold start: fresh interpreters, no .pyc")

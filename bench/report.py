@@ -22,10 +22,13 @@ class Row:
     baseline: str
     ratio: str
     budget: str
-    passed: bool
+    #: None for a figure with no budget, reported for information only.
+    passed: bool | None
 
     @property
     def verdict(self) -> str:
+        if self.passed is None:
+            return "-"
         return "pass" if self.passed else "FAIL"
 
 
@@ -40,7 +43,7 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        return all(row.passed for row in self.rows)
+        return all(row.passed is not False for row in self.rows)
 
 
 HEADERS = ("figure", "measured", "baseline", "ratio", "budget", "result")

@@ -36,12 +36,14 @@ class Calls:
     def summary(self) -> str:
         return ", ".join(self.operations) or "none"
 
-    def replayer(self, client: DynamoDBClient) -> Callable[[], bool]:
+    def replayer(self, client: DynamoDBClient, *, strict: bool = False) -> Callable[[], bool]:
         """A function that makes exactly these calls again on ``client``.
 
         It returns whether every GetItem found its item, so a baseline can refuse as the
         real code would when the item is gone. A refused conditional write (the replay of
-        a write that already happened) still made its round trip, so it is not an error.
+        a write that already happened) still made its round trip, so it is not an error,
+        unless ``strict``: a baseline whose writes must commit, as the subject's do, says
+        so, and a refusal then raises instead of quietly timing the cheaper failure.
         """
         methods: list[tuple[str, Callable[..., Any], dict[str, Any]]] = [
             (operation, getattr(client, xform_name(operation)), params)
@@ -54,6 +56,8 @@ class Calls:
                 try:
                     response = method(**params)
                 except ClientError:
+                    if strict:
+                        raise
                     continue
                 if operation == "GetItem" and "Item" not in response:
                     found = False

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 
@@ -46,6 +46,22 @@ class Paired:
         return sorted(s / b for s, b in zip(self.subject, self.baseline, strict=True))
 
     @property
+    def paired_ratio(self) -> float:
+        """The median of the per-round ratios.
+
+        Each round's sides ran next to each other, so a neighbour's load that comes and
+        goes over seconds lands on both and cancels within the round; the ratio of the
+        two medians only cancels it on average. On a busy box the paired figure is the
+        steadier of the two, which matters for a budget that is a band around 1.0.
+        """
+        return statistics.median(self.round_ratios)
+
+    @property
+    def minimum_ratio(self) -> float:
+        """The ratio of the fastest calls: the least-disturbed cost of each side."""
+        return min(self.subject) / min(self.baseline)
+
+    @property
     def cpu_ratio(self) -> float:
         return statistics.median(self.subject_cpu) / statistics.median(self.baseline_cpu)
 
@@ -70,18 +86,44 @@ def interleave(
     warmup: int = 3,
 ) -> Paired:
     """Time ``batch`` calls of each side per round, alternating which side goes first."""
+    (subject_wall, subject_cpu), (baseline_wall, baseline_cpu) = interleave_sides(
+        [subject, baseline], rounds=rounds, batch=batch, warmup=warmup
+    )
+    return Paired(subject_wall, baseline_wall, subject_cpu, baseline_cpu)
+
+
+#: Per-round (wall, CPU) seconds per call of one side.
+Side = tuple[list[float], list[float]]
+
+
+def interleave_sides(
+    calls: Sequence[Callable[[], object]], *, rounds: int, batch: int, warmup: int = 3
+) -> list[Side]:
+    """Any number of sides, timed in turn each round.
+
+    Two sides simply swap order each round. With more, the order also rotates by one
+    every other round, so over ``2 * len(calls)`` rounds every side takes every place
+    equally often (all six orders of three): none always runs right after another
+    side's connection churn or garbage.
+    """
     for _ in range(warmup):
-        subject()
-        baseline()
-    subject_side: tuple[list[float], list[float]] = ([], [])
-    baseline_side: tuple[list[float], list[float]] = ([], [])
-    sides = ((subject, subject_side), (baseline, baseline_side))
+        for call in calls:
+            call()
+    sides: list[Side] = [([], []) for _ in calls]
+    indices = list(range(len(calls)))
     for index in range(rounds):
-        for call, (wall, cpu) in sides if index % 2 == 0 else reversed(sides):
-            wall_seconds, cpu_seconds = _time_batch(call, batch)
-            wall.append(wall_seconds)
-            cpu.append(cpu_seconds)
-    return Paired(subject_side[0], baseline_side[0], subject_side[1], baseline_side[1])
+        shift = (index // 2) % len(calls) if len(calls) > 2 else 0
+        order = indices[shift:] + indices[:shift]
+        for position in order if index % 2 == 0 else reversed(order):
+            wall_seconds, cpu_seconds = _time_batch(calls[position], batch)
+            sides[position][0].append(wall_seconds)
+            sides[position][1].append(cpu_seconds)
+    return sides
+
+
+def pair(subject: Side, baseline: Side) -> Paired:
+    """Two of ``interleave_sides``' sides as a subject/baseline pair (same rounds)."""
+    return Paired(subject[0], baseline[0], subject[1], baseline[1])
 
 
 def _time_batch(call: Callable[[], object], batch: int) -> tuple[float, float]:
