@@ -118,6 +118,11 @@ class Recovery:
             raise errors.InvalidToken("The reset token is invalid or expired.")
         self._accounts.change_password(user, new_password)
         self._store.delete_sessions(user.id)
+        # Whoever holds the reset link owns the account: lift its login lockout.
+        self._throttle.clear(
+            self._throttle.counters(account=user.username_key)
+            + self._throttle.counters(account=user.email_key or "")
+        )
         self._event(user.id, "password_reset", device)
 
     def send_verification(self, user: UserRecord, base_url: str) -> None:

@@ -73,6 +73,9 @@ class SecurityRecords(Table):
             request = answer.get("UnprocessedKeys") or {}
         return [found.get((k["pk"]["S"], k["sk"]["S"]), 0) for k in keys]
 
+    def clear_counters(self, keys: list[items.Key]) -> None:
+        self._delete_all(keys)
+
     def add_failures(
         self, counters: list[tuple[items.Key, int]], *, event: ActivityEvent | None
     ) -> None:

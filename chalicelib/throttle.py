@@ -114,6 +114,10 @@ class Throttle:
             raise errors.TooManyAttempts(retry_after=max(1, *waits))
         return Checked(tuple(counters), tuple(counts))
 
+    def clear(self, counters: Sequence[Counter]) -> None:
+        """Forget the failures on ``counters`` (a proven owner is not locked out)."""
+        self._store.clear_counters([c.item_key for c in counters])
+
     def fail(self, checked: Checked, event: items.ActivityEvent | None = None) -> None:
         """Count one failure on every counter (and record ``event``) in one write."""
         self._store.add_failures(

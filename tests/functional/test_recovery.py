@@ -389,3 +389,21 @@ def test_a_verified_email_is_not_mailed_again(
 
     assert response.status_code == 202
     assert len(mail_to(settings, user["email"])) == 1
+
+
+def test_a_reset_lifts_the_login_lockout_of_the_account(
+    api: Api, new_user: NewUser, settings: Settings
+) -> None:
+    """Whoever holds the reset link proves ownership: they may log in at once, though
+    someone else had locked the account with wrong guesses (by username and by email)."""
+    user = user_with_email(new_user)
+    for login in [user["username"]] * 10 + [user["email"]] * 10:
+        api.post("/login", {"username": login, "password": "wrong guess 123"})
+    locked = api.post("/login", {"username": user["username"], "password": user["password"]})
+    assert_problem(locked, 429, "too_many_attempts")
+
+    assert reset(api, reset_token(api, settings, user["email"])).status_code == 204
+
+    for login in (user["username"], user["email"]):
+        answer = api.post("/login", {"username": login, "password": NEW_PASSWORD})
+        assert answer.status_code == 200, answer.body
