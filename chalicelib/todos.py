@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,9 @@ from chalicelib.todostore import TodoRecord, TodoStore
 TEXT_MAX = 1000
 PAGE_DEFAULT, PAGE_MAX = 20, 100
 _ID = re.compile(r"^[0-9]{13}[0-9a-f]{8}$")
+#: ASCII digits only, and few: ``str.isdigit`` also admits "²" and other digits that
+#: ``int`` refuses, and ``int`` refuses more than 4,300 digits (both were a 500).
+_LIMIT = re.compile(r"[0-9]{1,3}")
 
 
 def public_todo(todo: TodoRecord) -> dict[str, Any]:
@@ -45,7 +49,8 @@ def check_text(text: str) -> str:
         raise errors.ValidationError.of_field(
             "text", "invalid_length", f"Use 1 to {TEXT_MAX} characters."
         )
-    if any(ord(c) < 32 and c not in "\t\n" for c in value):
+    # Every control character (C0, DEL and C1, Unicode category Cc), not only those < 32.
+    if any(unicodedata.category(c) == "Cc" and c not in "\t\n" for c in value):
         raise errors.ValidationError.of_field(
             "text", "invalid_characters", "Control characters are not allowed."
         )
@@ -55,7 +60,7 @@ def check_text(text: str) -> str:
 def page_size(raw: str | None) -> int:
     if raw is None:
         return PAGE_DEFAULT
-    if not raw.isdigit() or not 1 <= int(raw) <= PAGE_MAX:
+    if not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= PAGE_MAX:
         raise errors.ValidationError.of_field(
             "limit", "invalid_limit", f"Use a whole number from 1 to {PAGE_MAX}."
         )

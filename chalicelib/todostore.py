@@ -92,7 +92,12 @@ class TodoStore:
         return items.decode(TodoRecord, item) if item else None
 
     def page(self, user_id: str, *, limit: int, after: str | None) -> Page:
-        """Up to ``limit`` to-dos, newest first, after the sort key ``after``: one Query."""
+        """Up to ``limit`` to-dos, newest first, after the sort key ``after``: one Query.
+
+        It asks for one more than ``limit``: DynamoDB returns a LastEvaluatedKey whenever
+        it stops at its Limit, even with nothing after, so a list of exactly ``limit``
+        to-dos would promise a next page that is empty.
+        """
         request: dict[str, Any] = {
             "TableName": self.table_name,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :todo)",
@@ -101,7 +106,7 @@ class TodoStore:
                 ":todo": {"S": "TODO#"},
             },
             "ScanIndexForward": False,
-            "Limit": limit,
+            "Limit": limit + 1,
             "ConsistentRead": True,
         }
         if after is not None:
@@ -111,8 +116,11 @@ class TodoStore:
             }
         with aws_call():
             answer = self._client.query(**request)
-        found = [items.decode(TodoRecord, i) for i in answer.get("Items", [])]
-        last = answer.get("LastEvaluatedKey")
+        raw = answer.get("Items", [])
+        found = [items.decode(TodoRecord, i) for i in raw[:limit]]
+        if len(raw) > limit:
+            return Page(found, raw[limit - 1]["sk"]["S"])
+        last = answer.get("LastEvaluatedKey")  # only if DynamoDB stopped at 1 MB
         return Page(found, last["sk"]["S"] if last else None)
 
     def update(self, user_id: str, todo_id: str, changes: dict[str, Any]) -> TodoRecord | None:
