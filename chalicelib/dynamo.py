@@ -8,6 +8,7 @@ condition expressions.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
     from chalicelib.config import Settings
 
+_JITTER = secrets.SystemRandom()
 #: Attempts at a transaction that lost a race (TransactionConflict) before a 503.
 _TRANSACTION_ATTEMPTS = 5
 #: Lambda-sized timeouts for every AWS client: fail fast into a 503 rather than hang.
@@ -86,7 +88,8 @@ def transact(client: DynamoDBClient, actions: list[dict[str, Any]]) -> int | Non
                 return codes.index("ConditionalCheckFailed")
             if "TransactionConflict" not in codes:
                 raise errors.ServiceUnavailable() from error
-            time.sleep(0.01 * (2**attempt))
+            # Full jitter, so racing writers do not retry in lockstep.
+            time.sleep(_JITTER.uniform(0, 0.01 * 2**attempt))
     raise errors.ServiceUnavailable()
 
 

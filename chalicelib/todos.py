@@ -25,7 +25,7 @@ from chalicelib.todostore import TodoRecord, TodoStore
 
 TEXT_MAX = 1000
 PAGE_DEFAULT, PAGE_MAX = 20, 100
-_ID = re.compile(r"^[0-9]{13}[0-9a-f]{8}$")
+_ID = re.compile(r"[0-9]{13}[0-9a-f]{8}")
 #: ASCII digits only, and few: ``str.isdigit`` also admits "²" and other digits that
 #: ``int`` refuses, and ``int`` refuses more than 4,300 digits (both were a 500).
 _LIMIT = re.compile(r"[0-9]{1,3}")
@@ -132,7 +132,7 @@ class Todos:
         return todo
 
     def get(self, user_id: str, todo_id: str) -> TodoRecord:
-        todo = self._store.get(user_id, todo_id) if _ID.match(todo_id) else None
+        todo = self._store.get(user_id, todo_id) if _ID.fullmatch(todo_id) else None
         if todo is None:
             raise errors.NotFound("No such to-do.")
         return todo
@@ -156,11 +156,11 @@ class Todos:
         if "completed" in body:
             changes["completed"] = body["completed"]
         changes["updated_at"] = int(self._clock())
-        todo = self._store.update(user_id, todo_id, changes) if _ID.match(todo_id) else None
+        todo = self._store.update(user_id, todo_id, changes) if _ID.fullmatch(todo_id) else None
         if todo is None:
             raise errors.NotFound("No such to-do.")
         return todo
 
     def delete(self, user_id: str, todo_id: str) -> None:
-        if not (_ID.match(todo_id) and self._store.delete(user_id, todo_id)):
+        if not (_ID.fullmatch(todo_id) and self._store.delete(user_id, todo_id)):
             raise errors.NotFound("No such to-do.")
