@@ -1,6 +1,6 @@
 """The deployed stages' key source, AWS Secrets Manager, against moto.
 
-``mock_aws`` is active only inside these tests (the ``aws`` fixture), and none of them
+``mock_aws`` is active only inside these tests (the ``mocked_aws`` fixture), and none of them
 touches DynamoDB Local, so moto never intercepts another test's calls.
 """
 
@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import boto3
 import pytest
-from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
 
 from chalicelib import errors, services
@@ -42,20 +40,9 @@ class Clock:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[SecretsManagerClient]:
-    """Fake credentials and region, and moto for the duration of one test."""
-    for name, value in {
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SECURITY_TOKEN": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_REGION"):
-        monkeypatch.delenv(name, raising=False)
-    with mock_aws():
-        yield boto3.client("secretsmanager", region_name=REGION)
+def aws(mocked_aws: None) -> SecretsManagerClient:
+    """A Secrets Manager client on moto (see tests/unit/conftest.py)."""
+    return boto3.client("secretsmanager", region_name=REGION)
 
 
 @pytest.fixture
