@@ -10,7 +10,7 @@ from typing import Any
 
 from chalice.app import AuthRequest, AuthResponse, Chalice, Request, Response
 
-from chalicelib import errors, http, identity, observability, services, web
+from chalicelib import edge, errors, http, identity, observability, services, web
 from chalicelib.accounts import Registration, public_user
 from chalicelib.http import Field
 from chalicelib.sessions import Device
@@ -19,7 +19,9 @@ from chalicelib.tokens import bearer_token
 
 app = Chalice(app_name="gatehouse", configure_logs=False)
 observability.configure(app.log)
-app.register_middleware(http.middleware, "http")
+app.register_middleware(
+    edge.middleware_for(app, lambda: services.get().settings.cors_origins), "http"
+)
 
 REGISTER_FIELDS = (
     Field("username", max_length=256),
@@ -339,4 +341,4 @@ def health() -> Response:
     )
 
 
-http.answer_other_methods(app)
+edge.answer_other_methods(app)

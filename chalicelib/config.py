@@ -73,6 +73,9 @@ class Settings:
     mfa_issuer: str = "Gatehouse"
     #: The most to-dos one user may hold (then 409 ``todo_limit_reached``).
     todo_limit: int = 5000
+    #: Origins whose browser scripts may call the API (CORS); the page itself is
+    #: same-origin and needs none.
+    cors_origins: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -109,4 +112,7 @@ class Settings:
             forgot_floor_seconds=_int(env, "FORGOT_FLOOR_MS", 300) / 1000,
             mfa_issuer=env.get("MFA_ISSUER", "Gatehouse"),
             todo_limit=_int(env, "TODO_LIMIT", 5000),
+            cors_origins=frozenset(
+                o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()
+            ),
         )

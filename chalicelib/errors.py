@@ -122,6 +122,13 @@ class MethodNotAllowed(GatehouseError):
         self.allow = allow
 
 
+class OriginNotAllowed(GatehouseError):
+    """A CORS preflight from an origin (or for a method) this stage does not allow."""
+
+    status, code, title = 403, "origin_not_allowed", "Origin not allowed"
+    default_detail = "This origin may not call the API from a browser."
+
+
 class TodoLimitReached(GatehouseError):
     status, code, title = 409, "todo_limit_reached", "Too many to-dos"
     default_detail = "The to-do list is full; delete some first."

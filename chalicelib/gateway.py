@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import errors, http
+from chalicelib import edge, errors, http
 
 GATEWAY_ANSWERS: dict[str, type[errors.GatehouseError]] = {
     "MISSING_AUTHENTICATION_TOKEN": errors.NotFound,
@@ -32,8 +32,4 @@ GATEWAY_ANSWERS: dict[str, type[errors.GatehouseError]] = {
 def answer(response_type: str, request_id: str) -> dict[str, Any]:
     """The proxy-integration response dict for a gateway answer, with our common headers."""
     error = GATEWAY_ANSWERS[response_type]()
-    response = http.problem(error)
-    response.headers.update(http.COMMON_HEADERS)
-    response.headers["X-Request-Id"] = request_id
-    response.headers["Cache-Control"] = http.DEFAULT_CACHE_CONTROL
-    return response.to_dict()
+    return edge.secure(http.problem(error), request_id).to_dict()

@@ -1,39 +1,25 @@
-"""The HTTP edge: body parsing and limits, problem documents, common headers.
+"""Requests and responses: body parsing and limits, request facts, answers, problems.
 
-Routes call ``json_object`` to read a body and the response helpers to answer;
-``middleware`` (registered by app.py) stamps every response with the request id and
-the security headers, renders ``GatehouseError`` as problem+json, and rewrites the
-bodies Chalice makes itself (405, 415, its 500) so that no ``{Code, Message}`` body
-ever reaches a client.
+Routes call ``json_object`` to read a body and the response helpers to answer. What
+every response gets on the way out (headers, problem rendering, CORS) is edge.py's.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import time
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
-from chalice.app import Chalice, Request, Response
+from chalice.app import Request, Response
 
 from chalicelib import errors
-from chalicelib.observability import REQUEST_ID, log_request
 from chalicelib.sessions import Device
 
 PROBLEM_TYPE = "urn:gatehouse:problem:{code}"
 PROBLEM_JSON = "application/problem+json"
 JSON = "application/json"
-
-#: Headers on every response, whatever produced it.
-COMMON_HEADERS = {"X-Content-Type-Options": "nosniff"}
-#: API answers are private and never cached unless a route says otherwise (JWKS, health).
-DEFAULT_CACHE_CONTROL = "no-store"
-
-_log = logging.getLogger("gatehouse")
 
 
 # ---------------------------------------------------------------- request bodies
@@ -276,32 +262,6 @@ def deny(method_arn: str) -> dict[str, Any]:
     }
 
 
-def answer_other_methods(app: Chalice) -> None:
-    """Register a 405 view for every method a path does not serve.
-
-    Locally Chalice answers 405 itself, but API Gateway answers an undeclared method
-    with 403 "Missing Authentication Token" before Lambda runs. Declaring the other
-    methods makes both say 405 ``method_not_allowed`` with an ``Allow`` header.
-    Call it once, after every route is declared.
-    """
-    for path, entries in list(app.routes.items()):
-        allowed = ", ".join(sorted(entries))
-        missing = [m for m in _METHODS if m not in entries]
-        if not missing:
-            continue
-
-        def method_not_allowed(_allowed: str = allowed, **_params: str) -> Response:
-            raise errors.MethodNotAllowed(allow=_allowed)
-
-        app.route(path, methods=missing, content_types=["*/*"])(method_not_allowed)
-
-
-#: HEAD too: otherwise Chalice answers it with its own 405, whose ``Allow`` would list
-#: the methods registered here as if they were served. OPTIONS too: LocalGateway answers
-#: an undeclared OPTIONS itself, without our headers (CORS preflights come with CORS).
-_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-
-
 def problem_document(error: errors.GatehouseError) -> dict[str, Any]:
     """The RFC 9457 body for ``error``; field errors only when there are some."""
     doc: dict[str, Any] = {
@@ -332,61 +292,3 @@ def problem(
 ) -> Response:
     headers: dict[str, str | list[str]] = {**problem_headers(error), **(extra_headers or {})}
     return Response(body=problem_document(error), status_code=error.status, headers=headers)
-
-
-# ---------------------------------------------------------------- middleware
-
-#: Chalice's own error bodies, by status, and what the contract says instead.
-_CHALICE_ANSWERS: dict[int, Callable[[], errors.GatehouseError]] = {
-    400: lambda: errors.ValidationError("The request is not valid."),
-    404: errors.NotFound,
-    405: errors.MethodNotAllowed,
-    415: lambda: errors.ValidationError("The body must be JSON (Content-Type: application/json)."),
-}
-
-
-def _is_chalice_body(response: Response) -> bool:
-    body = response.body
-    return isinstance(body, dict) and set(body) == {"Code", "Message"}
-
-
-def _rewrite_chalice_answer(response: Response) -> Response:
-    make = _CHALICE_ANSWERS.get(response.status_code)
-    if make is None:
-        # Chalice's 500: it has already logged the traceback on our logger, with the id.
-        _log.error("unhandled exception rendered as 500")
-        return problem(errors.GatehouseError())
-    keep = {k: str(v) for k, v in response.headers.items() if k.lower() == "allow"}
-    return problem(make(), keep)
-
-
-def middleware(request: Request, get_response: Callable[[Request], Response]) -> Response:
-    """Request id, problem rendering, common headers and the access log, for every route."""
-    started = time.perf_counter()
-    request_id = str(request.context.get("requestId") or uuid.uuid4())
-    token = REQUEST_ID.set(request_id)
-    try:
-        try:
-            response = get_response(request)
-        except errors.GatehouseError as error:
-            response = problem(error)
-        if _is_chalice_body(response):
-            response = _rewrite_chalice_answer(response)
-        response.headers.update(COMMON_HEADERS)
-        response.headers["X-Request-Id"] = request_id
-        response.headers.setdefault("Cache-Control", DEFAULT_CACHE_CONTROL)
-        body = response.body
-        log_request(
-            _log,
-            {
-                "method": request.method,
-                "route": request.path,
-                "status": response.status_code,
-                "user_id": caller(request).user_id or None,
-                "code": body.get("code") if isinstance(body, dict) else None,
-            },
-            started,
-        )
-        return response
-    finally:
-        REQUEST_ID.reset(token)
