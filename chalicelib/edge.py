@@ -41,6 +41,29 @@ DEFAULT_HEADERS = {
 _ALLOW_HEADERS = "Authorization, Content-Type"
 _EXPOSE_HEADERS = "X-Request-Id, Retry-After, WWW-Authenticate"
 _PREFLIGHT_MAX_AGE = "600"
+#: The metrics a request counts, by (method, route, status, problem code); ``None``
+#: matches anything. Every 429 counts as Throttled and every 5xx as ServerError.
+_METRICS: tuple[tuple[str | None, str | None, int | None, str | None, str], ...] = (
+    ("POST", "/login", 200, None, "LoginSucceeded"),
+    ("POST", "/login", 401, "invalid_credentials", "LoginFailed"),
+    ("POST", "/login", 401, "mfa_required", "MfaChallenged"),
+    ("POST", "/register", 201, None, "Registration"),
+    ("POST", "/token/refresh", 200, None, "TokenRefreshed"),
+    (None, None, 429, None, "Throttled"),
+)
+
+
+def metrics_for(method: str, route: str, status: int, code: str | None) -> list[str]:
+    found = [
+        name
+        for m, r, s, c, name in _METRICS
+        if m in (None, method) and r in (None, route) and s in (None, status) and c in (None, code)
+    ]
+    if status >= 500:
+        found.append("ServerError")
+    return found
+
+
 #: Views registered by ``answer_other_methods``: not methods a route serves.
 _NOT_SERVED = "method_not_allowed"
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -172,6 +195,7 @@ def middleware_for(
             cors.decorate(request, response)
             secure(response, request_id)
             body = response.body
+            code = body.get("code") if isinstance(body, dict) else None
             log_request(
                 _log,
                 {
@@ -179,9 +203,10 @@ def middleware_for(
                     "route": request.path,
                     "status": response.status_code,
                     "user_id": caller(request).user_id or None,
-                    "code": body.get("code") if isinstance(body, dict) else None,
+                    "code": code,
                 },
                 started,
+                metrics_for(request.method, request.path, response.status_code, code),
             )
             return response
         finally:

@@ -1,19 +1,28 @@
-"""Structured logs: one JSON object per line, stamped with the current request id.
+"""Structured logs and metrics: one JSON object per line, stamped with the request id.
 
 The request id lives in a context variable set by the HTTP middleware, so any log call
 made while a request runs (ours or Chalice's own traceback logging) carries it.
 Never pass a password, token, secret or full email to a log call.
+
+Metrics ride on the same lines in CloudWatch Embedded Metric Format: a line with an
+``_aws`` block becomes metrics in the ``Gatehouse`` namespace when Lambda's log goes to
+CloudWatch, with no API call and no extra dependency. A small writer rather than AWS
+Lambda Powertools: Powertools' metrics would add its import to every cold start and a
+package to the layer for what is one JSON block (see README, "Observability").
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
+from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any
 
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
+NAMESPACE = "Gatehouse"
 
 #: Extra attributes a log call may pass with ``extra={"fields": {...}}``.
 _FIELDS = "fields"
@@ -48,7 +57,35 @@ def configure(logger: logging.Logger) -> None:
     logger.propagate = False
 
 
-def log_request(logger: logging.Logger, fields: dict[str, Any], started: float) -> None:
-    """The one access-log line per request: route, status, latency and outcome."""
+def emf(metrics: Sequence[str]) -> dict[str, Any]:
+    """The EMF fields that count each of ``metrics`` once, by stage."""
+    stage = os.environ.get("GATEHOUSE_STAGE", "dev")
+    return {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["Stage"]],
+                    "Metrics": [{"Name": name, "Unit": "Count"} for name in metrics],
+                }
+            ],
+        },
+        "Stage": stage,
+        **dict.fromkeys(metrics, 1),
+    }
+
+
+def count(logger: logging.Logger, metric: str, fields: dict[str, Any]) -> None:
+    """A security event worth a metric of its own (refresh reuse), as one line."""
+    logger.warning(metric, extra={_FIELDS: {**fields, **emf([metric])}})
+
+
+def log_request(
+    logger: logging.Logger, fields: dict[str, Any], started: float, metrics: Sequence[str] = ()
+) -> None:
+    """The one access-log line per request: route, status, latency, outcome, metrics."""
     fields["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    if metrics:
+        fields.update(emf(metrics))
     logger.info("request", extra={_FIELDS: fields})

@@ -20,15 +20,17 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from chalicelib import errors
+from chalicelib import errors, observability
 from chalicelib.items import ActivityEvent, Key, SecondFactor, SessionRecord, UserRecord
 from chalicelib.store import Store
 from chalicelib.tokens import AccessClaims, AccessTokens, RefreshToken, is_id, new_id
 
+_log = logging.getLogger("gatehouse")
 NO_SECOND_FACTOR = SecondFactor()
 #: The TokenPair's token_type (RFC 6750): a scheme name, not a secret.
 BEARER = "Bearer"
@@ -129,6 +131,7 @@ class Sessions:
         """A token that is not the session's live one: end the family if it was spent."""
         if self._store.spent_by(token.user_id, token.digest) == token.session_id:
             self._store.delete_session(token.user_id, token.session_id)
+            observability.count(_log, "RefreshReuse", {"user_id": token.user_id})
             self._store.record_event(
                 ActivityEvent(
                     user_id=token.user_id,

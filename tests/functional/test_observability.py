@@ -1,0 +1,132 @@
+"""Logs and metrics as an on-call engineer reads them: one JSON line per request with
+the request id, CloudWatch EMF metrics on the same lines, and never a secret."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chalicelib.edge import metrics_for
+from chalicelib.observability import JsonFormatter
+from tests.assertions import header
+from tests.conftest import Api
+
+PASSWORD = "plum tangerine harbour 42"
+
+
+class Captured(logging.Handler):
+    """Every line the app's logger writes, formatted as it would be in CloudWatch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(JsonFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    def parsed(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.lines]
+
+
+@pytest.fixture
+def logs() -> Iterator[Captured]:
+    handler = Captured()
+    logger = logging.getLogger("gatehouse")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+
+
+def assert_valid_emf(line: dict[str, Any]) -> list[str]:
+    """The line follows the Embedded Metric Format spec; returns its metric names."""
+    block = line["_aws"]
+    assert isinstance(block["Timestamp"], int)
+    names = []
+    for directive in block["CloudWatchMetrics"]:
+        assert directive["Namespace"] == "Gatehouse"
+        for dimension_set in directive["Dimensions"]:
+            for dimension in dimension_set:
+                assert isinstance(line[dimension], str)
+        for metric in directive["Metrics"]:
+            assert metric["Unit"] == "Count"
+            assert isinstance(line[metric["Name"]], int | float)
+            names.append(metric["Name"])
+    return names
+
+
+def metrics(logs: Captured) -> list[str]:
+    return [name for line in logs.parsed() if "_aws" in line for name in assert_valid_emf(line)]
+
+
+def test_each_request_is_one_json_line_with_its_request_id(api: Api, logs: Captured) -> None:
+    response = api.get("/health")
+
+    lines = [line for line in logs.parsed() if line["msg"] == "request"]
+    assert len(lines) == 1
+    line = lines[0]
+    assert line["request_id"] == header(response, "X-Request-Id")
+    assert (line["method"], line["route"], line["status"]) == ("GET", "/health", 200)
+    assert line["latency_ms"] >= 0
+
+
+def test_no_password_token_or_email_ever_reaches_the_log(api: Api, logs: Captured) -> None:
+    email = "observed.person@example.com"
+    api.post("/register", {"username": "observed", "password": PASSWORD, "email": email})
+    pair = api.post("/login", {"username": "observed", "password": PASSWORD}).json_body
+    api.post("/login", {"username": "observed", "password": PASSWORD + " wrong"})
+    api.get("/protected", token=pair["access_token"])
+    refreshed = api.post("/token/refresh", {"refresh_token": pair["refresh_token"]}).json_body
+    api.post("/token/refresh", {"refresh_token": pair["refresh_token"]})  # reuse
+
+    text = "\n".join(logs.lines)
+    secrets = [PASSWORD, pair["access_token"], pair["refresh_token"], refresh_secret(refreshed)]
+    assert logs.lines
+    for secret in [*secrets, email, "observed.person"]:
+        assert secret not in text
+    user_lines = [line for line in logs.parsed() if line.get("route") == "/protected"]
+    assert user_lines and user_lines[0]["user_id"]
+
+
+def refresh_secret(pair: dict[str, Any]) -> str:
+    return str(pair["refresh_token"]).rsplit(".", 1)[-1]
+
+
+def test_logins_registrations_and_reuse_are_counted_as_emf_metrics(
+    api: Api, logs: Captured
+) -> None:
+    api.post("/register", {"username": "counted", "password": PASSWORD})
+    pair = api.post("/login", {"username": "counted", "password": PASSWORD}).json_body
+    api.post("/login", {"username": "counted", "password": "not the password 1"})
+    api.post("/token/refresh", {"refresh_token": pair["refresh_token"]})
+    api.post("/token/refresh", {"refresh_token": pair["refresh_token"]})
+
+    counted = metrics(logs)
+    for name in ("Registration", "LoginSucceeded", "LoginFailed", "TokenRefreshed"):
+        assert counted.count(name) == 1, counted
+    assert counted.count("RefreshReuse") == 1
+    reuse = next(line for line in logs.parsed() if line["msg"] == "RefreshReuse")
+    assert reuse["level"] == "WARNING"
+    assert reuse["user_id"] == str(pair["refresh_token"]).split(".", 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (("POST", "/login", 429, "too_many_attempts"), ["Throttled"]),
+        (("POST", "/password/forgot", 429, "too_many_attempts"), ["Throttled"]),
+        (("GET", "/me", 503, "service_unavailable"), ["ServerError"]),
+        (("POST", "/login", 401, "mfa_required"), ["MfaChallenged"]),
+        (("GET", "/health", 200, None), []),
+    ],
+)
+def test_throttles_mfa_challenges_and_server_errors_are_counted(
+    answer: tuple[str, str, int, str | None], expected: list[str]
+) -> None:
+    assert metrics_for(*answer) == expected
