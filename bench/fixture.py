@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from chalice.app import Chalice
-from chalice.test import Client, HTTPResponse, TestHTTPClient
+from chalice.test import HTTPResponse, TestHTTPClient
 
 from bench import PROJECT_DIR
 from chalicelib import services, store
 from chalicelib.config import Settings
-from chalicelib.localgateway import AdaptedGateway
+from chalicelib.localgateway import GatewayClient
 from scripts.dynamodb_local import DynamoDBLocal, free_port
 
 if TYPE_CHECKING:
@@ -39,18 +39,6 @@ USERNAME = "bench.user"
 PASSWORD = "correct horse battery staple"
 #: Same length as PASSWORD (bcrypt sees a 44-byte prehash of either anyway).
 WRONG_PASSWORD = "correct horse battery stable"
-
-
-class GatewayClient(Client):
-    """``chalice.test.Client`` answering through ``AdaptedGateway``, as tests/conftest.py does."""
-
-    @property
-    def http(self) -> TestHTTPClient:
-        if self._http_client is None:
-            client = TestHTTPClient(self._app, self._chalice_config)
-            client._local_gateway = AdaptedGateway(self._app, self._chalice_config)
-            self._http_client = client
-        return self._http_client
 
 
 def send(

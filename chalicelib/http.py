@@ -35,6 +35,18 @@ class Field:
     max_length: int = 1024
 
 
+@dataclass(frozen=True)
+class Body:
+    """What one route accepts as its body: the fields, and whether it may be left out.
+
+    app.py's ``BODIES`` maps each route to one; the route checks against it and the
+    OpenAPI document is generated from it, so the two cannot disagree.
+    """
+
+    fields: tuple[Field, ...]
+    optional: bool = False
+
+
 def json_object(
     request: Request, fields: tuple[Field, ...], *, max_bytes: int, optional: bool = False
 ) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 ``LocalGateway`` answers some requests itself, with API Gateway's default bodies, and
 lets an exception from the authorizer escape (API Gateway would answer 500). This
 subclass maps each of those to the contract's answer from ``gateway.GATEWAY_ANSWERS``
-and gives every event a ``requestId``, as API Gateway does. Imported only off Lambda.
+and gives every event a ``requestId``, as API Gateway does. ``GatewayClient`` is the
+test client built on it. Imported only off Lambda (the runner, tests, the benchmark).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from chalice.local import (
     LocalGatewayException,
     NotAuthorizedError,
 )
+from chalice.test import Client, TestHTTPClient
 
 from chalicelib import gateway
 
@@ -71,3 +73,16 @@ class AdaptedGateway(LocalGateway):
             # Only the authorizer can raise here (Chalice catches view errors itself).
             _log.exception("authorizer failed")
             return gateway.answer("AUTHORIZER_FAILURE", self._local.request_id)
+
+
+class GatewayClient(Client):
+    """``chalice.test.Client`` answering through ``AdaptedGateway``: what the tests and
+    the benchmark drive, so they see exactly what ``make run`` and API Gateway answer."""
+
+    @property
+    def http(self) -> TestHTTPClient:
+        if self._http_client is None:
+            client = TestHTTPClient(self._app, self._chalice_config)
+            client._local_gateway = AdaptedGateway(self._app, self._chalice_config)
+            self._http_client = client
+        return self._http_client

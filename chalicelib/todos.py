@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import re
@@ -32,13 +33,8 @@ _LIMIT = re.compile(r"[0-9]{1,3}")
 
 
 def public_todo(todo: TodoRecord) -> dict[str, Any]:
-    return {
-        "id": todo.id,
-        "text": todo.text,
-        "completed": todo.completed,
-        "created_at": todo.created_at,
-        "updated_at": todo.updated_at,
-    }
+    """The contract's ``Todo``: the record is exactly that, nothing hidden."""
+    return dataclasses.asdict(todo)
 
 
 def check_text(text: str) -> str:

@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 from chalice.app import Chalice
 from chalice.local import LocalChalice
-from chalice.test import Client, HTTPResponse, TestHTTPClient
+from chalice.test import HTTPResponse, TestHTTPClient
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
 from chalicelib import services, store  # noqa: E402
 from chalicelib.config import Settings  # noqa: E402
-from chalicelib.localgateway import AdaptedGateway  # noqa: E402
+from chalicelib.localgateway import GatewayClient  # noqa: E402
 from scripts.dynamodb_local import DynamoDBLocal, free_port  # noqa: E402
 
 #: Tests hash at the lowest bcrypt cost; the benchmark measures the real one.
@@ -64,18 +64,6 @@ def app_services(settings: Settings) -> services.Services:
     built = services.Services.build(settings)
     services.install(built)
     return built
-
-
-class GatewayClient(Client):
-    """``chalice.test.Client`` answering through ``AdaptedGateway`` (see chalicelib/gateway.py)."""
-
-    @property
-    def http(self) -> TestHTTPClient:
-        if self._http_client is None:
-            client = TestHTTPClient(self._app, self._chalice_config)
-            client._local_gateway = AdaptedGateway(self._app, self._chalice_config)
-            self._http_client = client
-        return self._http_client
 
 
 class Api:

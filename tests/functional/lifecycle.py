@@ -27,8 +27,8 @@ from chalice.test import HTTPResponse, TestHTTPClient
 
 from chalicelib import services, store
 from chalicelib.config import Settings
-from chalicelib.localgateway import AdaptedGateway
-from tests.conftest import PROJECT_DIR, Api, GatewayClient
+from chalicelib.localgateway import AdaptedGateway, GatewayClient
+from tests.conftest import PROJECT_DIR, Api
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

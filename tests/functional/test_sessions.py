@@ -16,11 +16,12 @@ from chalice.test import HTTPResponse
 
 from chalicelib import errors
 from chalicelib.items import UserRecord
+from chalicelib.localgateway import GatewayClient
 from chalicelib.services import Services
 from chalicelib.sessions import Device, Lifetimes, Sessions
 from chalicelib.tokens import RefreshToken
 from tests.assertions import assert_problem, header
-from tests.conftest import PROJECT_DIR, Api, GatewayClient
+from tests.conftest import PROJECT_DIR, Api
 
 PASSWORD = "correct horse battery staple"
 TOKEN_PAIR_FIELDS = {

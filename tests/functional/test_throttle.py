@@ -17,10 +17,11 @@ from chalice.test import HTTPResponse
 
 from chalicelib import identity, services
 from chalicelib.config import Settings
+from chalicelib.localgateway import GatewayClient
 from chalicelib.services import Services
 from chalicelib.throttle import Counter, pair
 from tests.assertions import assert_problem, unique
-from tests.conftest import PROJECT_DIR, Api, GatewayClient
+from tests.conftest import PROJECT_DIR, Api
 from tests.functional.lifecycle import (
     PASSWORD,
     RESET_MARKER,

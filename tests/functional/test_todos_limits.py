@@ -19,8 +19,9 @@ import pytest
 from chalice.test import HTTPResponse
 
 from chalicelib.config import Settings
+from chalicelib.localgateway import GatewayClient
 from tests.assertions import assert_problem
-from tests.conftest import PROJECT_DIR, Api, GatewayClient
+from tests.conftest import PROJECT_DIR, Api
 from tests.functional.lifecycle import installed
 from tests.functional.todolist import Todos, assert_common_headers, assert_todo, sign_in
 

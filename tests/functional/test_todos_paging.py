@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from chalicelib.localgateway import GatewayClient
 from tests.assertions import unique
-from tests.conftest import Api, GatewayClient
+from tests.conftest import Api
 from tests.functional.lifecycle import PASSWORD
 from tests.functional.todolist import Todos, assert_field_error, sign_in
 
