@@ -6,13 +6,14 @@ every rule lives in a chalicelib module (see README, "Architecture").
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from chalice.app import AuthRequest, AuthResponse, Chalice, Request, Response
 
-from chalicelib import edge, errors, http, identity, observability, services, web
+from chalicelib import edge, errors, http, identity, observability, openapi, services, web
 from chalicelib.accounts import Registration, public_user
-from chalicelib.http import Field
+from chalicelib.http import Body, Field
 from chalicelib.sessions import Device
 from chalicelib.todos import public_todo
 from chalicelib.tokens import bearer_token
@@ -58,8 +59,26 @@ TODO_CHANGE_FIELDS = (
     Field("text", required=False, max_length=4096),
     Field("completed", kind=bool, required=False),
 )
-FORGOT_ANSWER = {"message": "If that address belongs to an account, a reset link is on its way."}
 LOGOUT_FIELDS = (Field("refresh_token", required=False, max_length=1024),)
+#: The body each route reads: the route checks against it and the OpenAPI document is
+#: generated from it (chalicelib/openapi.py), so both say the same.
+BODIES: dict[tuple[str, str], Body] = {
+    ("POST", "/register"): Body(REGISTER_FIELDS),
+    ("POST", "/login"): Body(LOGIN_FIELDS),
+    ("POST", "/token/refresh"): Body(REFRESH_FIELDS, optional=True),
+    ("POST", "/logout"): Body(LOGOUT_FIELDS, optional=True),
+    ("PATCH", "/me"): Body(PROFILE_FIELDS),
+    ("DELETE", "/me"): Body(PASSWORD_FIELDS),
+    ("POST", "/me/password"): Body(CHANGE_PASSWORD_FIELDS),
+    ("POST", "/password/forgot"): Body(FORGOT_FIELDS),
+    ("POST", "/password/reset"): Body(RESET_FIELDS),
+    ("POST", "/email/verify"): Body(TOKEN_FIELDS),
+    ("POST", "/me/mfa/totp/confirm"): Body(CODE_FIELDS),
+    ("DELETE", "/me/mfa/totp"): Body(PASSWORD_FIELDS),
+    ("POST", "/todos"): Body(TODO_FIELDS),
+    ("PATCH", "/todos/{todo_id}"): Body(TODO_CHANGE_FIELDS),
+}
+FORGOT_ANSWER = {"message": "If that address belongs to an account, a reset link is on its way."}
 #: How long caches may keep the JWKS and discovery documents. Short: a rotated-in key
 #: must reach verifiers before it signs (rotate, wait this long, then tokens use it).
 PUBLIC_MAX_AGE = 300
@@ -72,9 +91,12 @@ def _request() -> Request:
     return request
 
 
-def _body(fields: tuple[Field, ...], *, optional: bool = False) -> dict[str, Any]:
+def _body() -> dict[str, Any]:
+    """The current route's body, checked against its entry in ``BODIES``."""
+    request = _request()
+    body = BODIES[(request.method, request.path)]
     limit = services.get().settings.max_body_bytes
-    return http.json_object(_request(), fields, max_bytes=limit, optional=optional)
+    return http.json_object(request, body.fields, max_bytes=limit, optional=body.optional)
 
 
 @app.authorizer(ttl_seconds=0)
@@ -107,7 +129,7 @@ def _device() -> Device:
 
 @app.route("/register", methods=["POST"])
 def register() -> Response:
-    body = _body(REGISTER_FIELDS)
+    body = _body()
     svc = services.get()
     user = svc.accounts.register(Registration(**body))
     svc.recovery.send_verification(user, http.base_url(_request()))
@@ -116,7 +138,7 @@ def register() -> Response:
 
 @app.route("/login", methods=["POST"])
 def login() -> Response:
-    body = _body(LOGIN_FIELDS)
+    body = _body()
     pair = services.get().login.login(
         body["username"], body["password"], body.get("totp_code"), _device()
     )
@@ -125,7 +147,7 @@ def login() -> Response:
 
 @app.route("/token/refresh", methods=["POST"])
 def refresh_token() -> Response:
-    body = _body(REFRESH_FIELDS, optional=True)
+    body = _body()
     in_cookie = body.get("refresh_cookie", False) or "refresh_token" not in body
     presented = body.get("refresh_token") or http.cookie(_request(), http.REFRESH_COOKIE)
     if not presented:
@@ -138,7 +160,7 @@ def refresh_token() -> Response:
 
 @app.route("/logout", methods=["POST"], authorizer=bearer)
 def logout() -> Response:
-    body = _body(LOGOUT_FIELDS, optional=True)
+    body = _body()
     who = _caller()
     services.get().sessions.logout(who.user_id, who.session_id, body.get("refresh_token"))
     return http.signed_out(_request())
@@ -177,7 +199,7 @@ def me() -> Response:
 
 @app.route("/me", methods=["PATCH"], authorizer=bearer)
 def update_me() -> Response:
-    body = _body(PROFILE_FIELDS)
+    body = _body()
     user = services.get().me.update_profile(
         _caller().user_id,
         email=body.get("email"),
@@ -190,14 +212,14 @@ def update_me() -> Response:
 
 @app.route("/me", methods=["DELETE"], authorizer=bearer)
 def delete_me() -> Response:
-    body = _body(PASSWORD_FIELDS)
+    body = _body()
     services.get().me.delete(_caller().user_id, body["password"], _device())
     return http.no_content()
 
 
 @app.route("/me/password", methods=["POST"], authorizer=bearer)
 def change_password() -> Response:
-    body = _body(CHANGE_PASSWORD_FIELDS)
+    body = _body()
     who = _caller()
     services.get().me.change_password(
         who.user_id, who.session_id, body["current_password"], body["new_password"], _device()
@@ -212,7 +234,7 @@ def activity() -> Response:
 
 @app.route("/password/forgot", methods=["POST"])
 def forgot_password() -> Response:
-    body = _body(FORGOT_FIELDS)
+    body = _body()
     email = identity.check_email(body["email"])
     services.get().recovery.forgot(email, _device(), http.base_url(_request()))
     return http.json_response(FORGOT_ANSWER, status=202)
@@ -220,14 +242,14 @@ def forgot_password() -> Response:
 
 @app.route("/password/reset", methods=["POST"])
 def reset_password() -> Response:
-    body = _body(RESET_FIELDS)
+    body = _body()
     services.get().recovery.reset(body["token"], body["new_password"], _device())
     return http.no_content()
 
 
 @app.route("/email/verify", methods=["POST"])
 def verify_email() -> Response:
-    body = _body(TOKEN_FIELDS)
+    body = _body()
     services.get().recovery.verify_email(body["token"], _device())
     return http.no_content()
 
@@ -248,14 +270,14 @@ def enrol_totp() -> Response:
 
 @app.route("/me/mfa/totp/confirm", methods=["POST"], authorizer=bearer)
 def confirm_totp() -> Response:
-    body = _body(CODE_FIELDS)
+    body = _body()
     codes = services.get().me.confirm_totp(_caller().user_id, body["code"], _device())
     return http.json_response({"recovery_codes": codes})
 
 
 @app.route("/me/mfa/totp", methods=["DELETE"], authorizer=bearer)
 def disable_totp() -> Response:
-    body = _body(PASSWORD_FIELDS)
+    body = _body()
     services.get().me.disable_totp(_caller().user_id, body["password"], _device())
     return http.no_content()
 
@@ -270,7 +292,7 @@ def list_todos() -> Response:
 
 @app.route("/todos", methods=["POST"], authorizer=bearer)
 def create_todo() -> Response:
-    body = _body(TODO_FIELDS)
+    body = _body()
     todo = services.get().todos.create(
         _caller().user_id, body["text"], body.get("completed", False)
     )
@@ -284,7 +306,7 @@ def get_todo(todo_id: str) -> Response:
 
 @app.route("/todos/{todo_id}", methods=["PATCH"], authorizer=bearer)
 def update_todo(todo_id: str) -> Response:
-    body = _body(TODO_CHANGE_FIELDS)
+    body = _body()
     todo = services.get().todos.update(_caller().user_id, todo_id, body)
     return http.json_response(public_todo(todo))
 
@@ -339,6 +361,17 @@ def health() -> Response:
         status=503,
         headers={"Cache-Control": "no-cache", "Retry-After": "5"},
     )
+
+
+@app.route("/openapi.json")
+def openapi_json() -> Response:
+    return http.public_json(_openapi_document(), PUBLIC_MAX_AGE)
+
+
+@functools.cache
+def _openapi_document() -> dict[str, Any]:
+    """Built on first request, once per container: every route is declared by then."""
+    return openapi.document(app, BODIES)
 
 
 edge.answer_other_methods(app)

@@ -19,7 +19,10 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import (
     response_headers_conformance,
     response_schema_conformance,
@@ -27,6 +30,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.e2e.runner import Runner
+
+Operation = schemathesis.APIOperation[Any, Any, Any, Any]
 
 pytestmark = pytest.mark.e2e
 
@@ -65,39 +70,56 @@ def _signed_in(url: str) -> Callable[[], str]:
     return login
 
 
-def _exercise(operation: schemathesis.APIOperation, url: str) -> None:
+def _exercise(operation: Operation, url: str, statuses: set[int], mode: GenerationMode) -> None:
     """Up to MAX_EXAMPLES generated calls of one operation, as one fresh user; raises
     (after Hypothesis has shrunk it) on the first answer that fails a check."""
     login = _signed_in(url)
     token = login()
     ends_session = operation.path.startswith("/logout")
 
-    @given(case=operation.as_strategy())
+    @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
         max_examples=MAX_EXAMPLES,
         deadline=None,
         suppress_health_check=list(HealthCheck),
         database=None,
     )
-    def run(case: schemathesis.Case) -> None:
+    def run(case: schemathesis.Case[Operation]) -> None:
         bearer = login() if ends_session else token
-        case.call_and_validate(
+        response = case.call_and_validate(
             base_url=url, headers={"Authorization": f"Bearer {bearer}"}, checks=CHECKS
         )
+        statuses.add(response.status_code)
 
     run()
 
 
-def test_every_operation_answers_as_documented(shared_runner: Runner) -> None:
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_every_operation_answers_as_documented(shared_runner: Runner, mode: GenerationMode) -> None:
+    """Valid requests (positive) and requests that break the schema (negative)."""
     schema = schemathesis.openapi.from_url(f"{shared_runner.url}/openapi.json")
     failures: list[str] = []
-    count = 0
+    seen: dict[str, set[int]] = {}
     for result in schema.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()
         operation = result.ok()
-        count += 1
+        label = f"{operation.method.upper()} {operation.path}"
         try:
-            _exercise(operation, shared_runner.url)
+            _exercise(operation, shared_runner.url, seen.setdefault(label, set()), mode)
+        except Unsatisfiable:
+            # Negative mode only: nothing of this operation can be sent wrong (no body,
+            # no parameter a request may break). Positive generation always succeeds.
+            assert mode is GenerationMode.NEGATIVE, label
         except (Exception, BaseExceptionGroup) as error:  # noqa: BLE001 - reported below
-            failures.append(f"{operation.method.upper()} {operation.path}: {error}")
-    assert count >= 30
+            failures.append(f"{label}: {error}")
     assert not failures, "\n\n".join(failures)
+    assert len(seen) >= 30
+    assert sum(bool(statuses) for statuses in seen.values()) >= 20
+    if mode is GenerationMode.POSITIVE:
+        # The token works: signed-in operations really ran, not only their 401s.
+        assert 200 in seen["GET /me"]
+        assert 201 in seen["POST /todos"]
+        assert 200 in seen["GET /todos"]
+    else:
+        assert all(400 in seen[f"POST {path}"] for path in ("/register", "/login", "/todos"))

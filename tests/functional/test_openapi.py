@@ -60,7 +60,9 @@ def test_body_schemas_are_the_bodies_the_routes_check(document: dict[str, Any]) 
     from app import BODIES  # noqa: PLC0415
 
     with_body = {
-        (m.upper(), p) for p, ops in document["paths"].items() for m, op in ops.items()
+        (m.upper(), p)
+        for p, ops in document["paths"].items()
+        for m, op in ops.items()
         if "requestBody" in op
     }
     assert with_body == set(BODIES)
