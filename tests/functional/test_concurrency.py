@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import os
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from functools import partial
 
 import pytest
-from chalice.test import HTTPResponse
 
 from tests.assertions import assert_problem, unique
 from tests.conftest import Api
+from tests.racing import all_at_once, statuses
 
 THREADS = 20
 PASSWORD = "correct horse battery staple"
@@ -29,22 +27,6 @@ def keep_os_environ() -> Iterator[None]:
     original = os.environ
     yield
     os.environ = original  # noqa: B003 - restoring the object itself, not its contents
-
-
-def all_at_once(requests: Sequence[Callable[[], HTTPResponse]]) -> list[HTTPResponse]:
-    """Run every request on its own thread, released together by a barrier."""
-    barrier = threading.Barrier(len(requests))
-
-    def run(request: Callable[[], HTTPResponse]) -> HTTPResponse:
-        barrier.wait(timeout=30)
-        return request()
-
-    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
-        return list(pool.map(run, requests))
-
-
-def statuses(responses: list[HTTPResponse]) -> Counter[int]:
-    return Counter(response.status_code for response in responses)
 
 
 def test_twenty_simultaneous_registrations_of_one_username_create_exactly_one(api: Api) -> None:

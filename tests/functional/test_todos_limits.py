@@ -8,10 +8,8 @@ duration (``lifecycle.installed``).
 from __future__ import annotations
 
 import os
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
@@ -24,6 +22,7 @@ from tests.assertions import assert_problem
 from tests.conftest import PROJECT_DIR, Api
 from tests.functional.lifecycle import installed
 from tests.functional.todolist import Todos, assert_common_headers, assert_todo, sign_in
+from tests.racing import all_at_once, statuses
 
 SignIn = Callable[[], Todos]
 CAP = 5
@@ -59,22 +58,6 @@ def own_client(gateway_client: GatewayClient, token: str) -> Todos:
     """A ``Todos`` on a client of its own (its own gateway), for one thread."""
     client = GatewayClient(gateway_client._app, stage_name="local", project_dir=str(PROJECT_DIR))
     return Todos(Api(client.http), token)
-
-
-def all_at_once(requests: Sequence[Callable[[], HTTPResponse]]) -> list[HTTPResponse]:
-    """Run every request on its own thread, released together by a barrier."""
-    barrier = threading.Barrier(len(requests))
-
-    def run(request: Callable[[], HTTPResponse]) -> HTTPResponse:
-        barrier.wait(timeout=30)
-        return request()
-
-    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
-        return list(pool.map(run, requests))
-
-
-def statuses(responses: list[HTTPResponse]) -> Counter[int]:
-    return Counter(r.status_code for r in responses)
 
 
 def racing_creates(
