@@ -11,6 +11,18 @@ from chalice.test import HTTPResponse
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "code"}
 
 
+#: The contract's ``User``, exactly.
+USER_FIELDS = {
+    "id",
+    "username",
+    "email",
+    "email_verified",
+    "display_name",
+    "mfa_enabled",
+    "created_at",
+}
+
+
 def unique(prefix: str = "user") -> str:
     """A username no other test (or earlier run on the same table) has used."""
     return f"{prefix}{os.urandom(5).hex()}"

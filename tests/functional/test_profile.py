@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from chalicelib.config import Settings
-from tests.assertions import assert_problem, unique
+from tests.assertions import USER_FIELDS, assert_problem, unique
 from tests.conftest import Api
 from tests.functional.lifecycle import (
     PASSWORD,
@@ -27,15 +27,6 @@ from tests.functional.lifecycle import (
 
 NewUser = Callable[..., dict[str, Any]]
 Login = Callable[[str, str], dict[str, Any]]
-USER_FIELDS = {
-    "id",
-    "username",
-    "email",
-    "email_verified",
-    "display_name",
-    "mfa_enabled",
-    "created_at",
-}
 EVENT_FIELDS = {"type", "at", "ip", "user_agent", "outcome"}
 NEW_PASSWORD = "a fresh and long passphrase"
 

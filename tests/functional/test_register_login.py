@@ -10,19 +10,10 @@ from typing import Any
 import pytest
 from chalice.test import HTTPResponse
 
-from tests.assertions import assert_problem, header, unique
+from tests.assertions import USER_FIELDS, assert_problem, header, unique
 from tests.conftest import Api
 
 PASSWORD = "correct horse battery staple"
-USER_FIELDS = {
-    "id",
-    "username",
-    "email",
-    "email_verified",
-    "display_name",
-    "mfa_enabled",
-    "created_at",
-}
 NewUser = Callable[..., dict[str, Any]]
 
 
