@@ -13,7 +13,7 @@ from chalice.app import AuthRequest, AuthResponse, Chalice, Request, Response
 
 from chalicelib import edge, errors, http, identity, observability, openapi, services, web
 from chalicelib.accounts import Registration, public_user
-from chalicelib.http import Body, Field
+from chalicelib.bodies import BODIES
 from chalicelib.sessions import Device
 from chalicelib.todos import public_todo
 from chalicelib.tokens import bearer_token
@@ -24,60 +24,6 @@ app.register_middleware(
     edge.middleware_for(app, lambda: services.get().settings.cors_origins), "http"
 )
 
-REGISTER_FIELDS = (
-    Field("username", max_length=256),
-    Field("password", max_length=1024),
-    Field("email", required=False, max_length=320),
-    Field("display_name", required=False, max_length=256),
-)
-LOGIN_FIELDS = (
-    Field("username", max_length=320),
-    Field("password", max_length=1024),
-    Field("totp_code", required=False, max_length=64),
-    Field("refresh_cookie", kind=bool, required=False),
-)
-#: ``refresh_token`` may instead come in the HttpOnly cookie (the web page's way).
-REFRESH_FIELDS = (
-    Field("refresh_token", required=False, max_length=1024),
-    Field("refresh_cookie", kind=bool, required=False),
-)
-PROFILE_FIELDS = (
-    Field("email", required=False, max_length=320),
-    Field("display_name", required=False, max_length=256),
-)
-PASSWORD_FIELDS = (Field("password", max_length=1024),)
-CHANGE_PASSWORD_FIELDS = (
-    Field("current_password", max_length=1024),
-    Field("new_password", max_length=1024),
-)
-FORGOT_FIELDS = (Field("email", max_length=320),)
-RESET_FIELDS = (Field("token", max_length=256), Field("new_password", max_length=1024))
-TOKEN_FIELDS = (Field("token", max_length=256),)
-CODE_FIELDS = (Field("code", max_length=64),)
-TODO_FIELDS = (Field("text", max_length=4096), Field("completed", kind=bool, required=False))
-TODO_CHANGE_FIELDS = (
-    Field("text", required=False, max_length=4096),
-    Field("completed", kind=bool, required=False),
-)
-LOGOUT_FIELDS = (Field("refresh_token", required=False, max_length=1024),)
-#: The body each route reads: the route checks against it and the OpenAPI document is
-#: generated from it (chalicelib/openapi.py), so both say the same.
-BODIES: dict[tuple[str, str], Body] = {
-    ("POST", "/register"): Body(REGISTER_FIELDS),
-    ("POST", "/login"): Body(LOGIN_FIELDS),
-    ("POST", "/token/refresh"): Body(REFRESH_FIELDS, optional=True),
-    ("POST", "/logout"): Body(LOGOUT_FIELDS, optional=True),
-    ("PATCH", "/me"): Body(PROFILE_FIELDS),
-    ("DELETE", "/me"): Body(PASSWORD_FIELDS),
-    ("POST", "/me/password"): Body(CHANGE_PASSWORD_FIELDS),
-    ("POST", "/password/forgot"): Body(FORGOT_FIELDS),
-    ("POST", "/password/reset"): Body(RESET_FIELDS),
-    ("POST", "/email/verify"): Body(TOKEN_FIELDS),
-    ("POST", "/me/mfa/totp/confirm"): Body(CODE_FIELDS),
-    ("DELETE", "/me/mfa/totp"): Body(PASSWORD_FIELDS),
-    ("POST", "/todos"): Body(TODO_FIELDS),
-    ("PATCH", "/todos/{todo_id}"): Body(TODO_CHANGE_FIELDS),
-}
 FORGOT_ANSWER = {"message": "If that address belongs to an account, a reset link is on its way."}
 #: How long caches may keep the JWKS and discovery documents. Short: a rotated-in key
 #: must reach verifiers before it signs (rotate, wait this long, then tokens use it).

@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document of the API, generated from the app itself so it cannot drift.
 
 Paths, methods, path parameters and the bearer requirement come from ``app.routes``;
-request bodies from the same ``Body`` specs the routes check (app.py's ``BODIES``).
+request bodies from the same ``Body`` specs the routes check (``bodies.BODIES``).
 What the code cannot tell (the success answer, the errors its services raise, query
 parameters) is in ``OPERATIONS``, and ``document`` refuses an app with a route missing
 there or an entry for a route that no longer exists: a new route without its docs fails
