@@ -10,9 +10,13 @@ VENV_STAMP := $(VENV)/.installed
 # `make package STAGE=prod` packages prod.
 STAGE ?= dev
 
-.PHONY: install run test lint unit functional e2e bench clean package
+.PHONY: install run test lint bench clean package system-deps
 
-install: $(VENV_STAMP) $(DDB_STAMP)
+install: system-deps $(VENV_STAMP) $(DDB_STAMP)
+
+# Java, npm and venv for everything; Chromium too when testing (scripts/system-deps.sh).
+system-deps:
+	bash scripts/system-deps.sh $(if $(filter test,$(MAKECMDGOALS)),--browser)
 
 $(VENV_STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
