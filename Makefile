@@ -10,7 +10,7 @@ VENV_STAMP := $(VENV)/.installed
 # `make package STAGE=prod` packages prod.
 STAGE ?= dev
 
-.PHONY: install run test lint bench clean package system-deps
+.PHONY: install run test lint bench clean package system-deps deploy-rehearsal deploy
 
 install: system-deps $(VENV_STAMP) $(DDB_STAMP)
 
@@ -53,3 +53,14 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .local/node_modules .pytest_cache .mypy_cache .ruff_cache
+
+# `chalice deploy --stage dev` against moto, in process: deploy, drive the handlers, delete.
+deploy-rehearsal: $(VENV_STAMP)
+	$(PY) -m pytest tests/e2e/test_deploy_rehearsal.py
+
+# A real deploy to the account of your AWS credentials: lint, the rehearsal and the
+# packaged template's checks first. The table and secret come from infra/template.json
+# (see README, "Deploying"); this deploys the functions and the API.
+deploy: lint deploy-rehearsal package
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
+	  $(VENV)/bin/chalice deploy --stage $(STAGE)

@@ -86,3 +86,19 @@ def test_the_functions_name_what_the_template_creates(packaged: Path) -> None:
     secret = resources["SigningKeys"]["Properties"]["Name"]["Fn::Sub"]
     assert table.replace("${Stage}", stage) == env["TABLE_NAME"]
     assert secret.replace("${Stage}", stage) == env["SIGNING_KEY_SECRET"]
+
+
+def test_the_stage_traces_as_configured(packaged: Path) -> None:
+    """``"xray": true`` in .chalice/config.json: ``chalice deploy`` turns on tracing for
+    the functions and the API stage, but ``chalice package`` only for the functions, so
+    infra/base.json merges ``TracingEnabled`` into Chalice's ``RestAPI``. Both stages
+    trace; a stage that stopped tracing would have to drop that too."""
+    resources = _template(packaged)["Resources"]
+    stage = resources["APIHandler"]["Properties"]["Environment"]["Variables"]["GATEHOUSE_STAGE"]
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
+    assert config["stages"][stage]["xray"] is True
+    for function in ("APIHandler", "Bearer"):
+        assert resources[function]["Properties"]["Tracing"] == "Active"
+    assert resources["RestAPI"]["Properties"]["TracingEnabled"] is True
+    # The merge added a property and kept Chalice's own.
+    assert resources["RestAPI"]["Properties"]["StageName"] == "api"

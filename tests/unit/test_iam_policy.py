@@ -21,6 +21,7 @@ from typing import Any
 import botocore.session
 import pytest
 from botocore import xform_name
+from chalice.constants import XRAY_POLICY
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = {"dynamodb": "dynamodb", "secretsmanager": "secretsmanager", "ses": "ses"}
@@ -257,3 +258,19 @@ def test_a_missing_grant_fails() -> None:
 def test_a_grant_on_another_stage_resource_does_not_count() -> None:
     calls = scan_source("def f(c):\n    c.get_item(TableName='t')\n", "chalicelib/x.py")
     assert missing(_policy("prod"), calls, _resources("dev")) == calls
+
+
+#: What Chalice's generated policy adds for ``"xray": true`` (chalice.constants.XRAY_POLICY):
+#: the Lambda runtime sends trace segments with the function's role. With
+#: ``autogen_policy`` off, a hand-written policy must grant them itself; X-Ray has no
+#: resource-level permissions, so the resource is ``*``.
+XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_tracing_is_granted_exactly_when_the_stage_traces(stage: str) -> None:
+    assert set(XRAY_POLICY["Action"]) == set(XRAY_ACTIONS)
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
+    traced = bool(config["stages"][stage].get("xray", config.get("xray", False)))
+    granted = {action for action in XRAY_ACTIONS if allows(_policy(stage), action, "*")}
+    assert granted == (set(XRAY_ACTIONS) if traced else set())
