@@ -146,7 +146,15 @@ class KeyDocument:
 
     @classmethod
     def parse(cls, text: str) -> KeyDocument:
-        raw = json.loads(text)
+        """The document in ``text``; ``ValueError`` (or ``KeyError``) if it is not one,
+        whatever its shape, so a corrupt source is "unavailable", never a crash."""
+        try:
+            return cls._parse(json.loads(text))
+        except (TypeError, AttributeError) as error:  # valid JSON, wrong shape
+            raise ValueError("the key document is malformed") from error
+
+    @classmethod
+    def _parse(cls, raw: Any) -> KeyDocument:
         keys = tuple(
             StoredKey(
                 kid=k.get("kid") or thumbprint(_load_private(k["private_pem"]).public_key()),
@@ -155,6 +163,8 @@ class KeyDocument:
             )
             for k in raw["keys"]
         )
+        if not all(isinstance(k.private_pem, str) for k in keys):
+            raise ValueError("a private_pem is not a string")
         if not keys:
             raise ValueError("the key ring is empty")
         signing = raw.get("signing_kid")

@@ -211,6 +211,12 @@ def test_parse_keeps_an_older_key_as_the_signer_when_named(rotated: KeyDocument)
         ("{}", KeyError),
         ('{"keys": [{"kid": "k"}]}', KeyError),
         ('{"keys": [{"kid": "k", "private_pem": "not a pem"}]}', ValueError),
+        # Valid JSON of the wrong shape: a ValueError too, never a TypeError (a 500).
+        ("[]", ValueError),
+        ("null", ValueError),
+        ('{"keys": "abc"}', ValueError),
+        ('{"keys": [{"kid": "k", "private_pem": 5}]}', ValueError),
+        ('{"keys": [{"kid": "k", "private_pem": "x", "created_at": []}]}', ValueError),
     ],
 )
 def test_parse_refuses_a_broken_document(text: str, error: type[Exception]) -> None:
