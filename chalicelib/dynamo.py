@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -74,12 +75,17 @@ def transact(client: DynamoDBClient, actions: list[dict[str, Any]]) -> int | Non
     """Run a transaction; the index of the first action whose condition failed, or None.
 
     A ``TransactionConflict`` means another transaction held an item; retry, and the
-    loser then sees the winner's write as a failed condition.
+    loser then sees the winner's write as a failed condition. Each attempt carries an
+    idempotency token, which botocore's own resends keep: if a commit's answer is lost,
+    DynamoDB answers the first outcome instead of running it again (which would fail
+    its own conditions: a false ``username_taken``). A conflict retry is a new attempt
+    with a new token.
     """
     for attempt in range(_TRANSACTION_ATTEMPTS):
+        token = uuid.uuid4().hex
         try:
             with aws_call():
-                client.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
+                client.transact_write_items(TransactItems=actions, ClientRequestToken=token)  # type: ignore[arg-type]
             return None
         except ClientError as error:
             reasons = error.response.get("CancellationReasons", [])
