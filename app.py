@@ -9,9 +9,20 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from chalice.app import AuthRequest, AuthResponse, Chalice, Request, Response
+from chalice.app import AuthRequest, AuthResponse, Chalice, Request, Response, SQSEvent
 
-from chalicelib import edge, errors, http, identity, observability, openapi, services, web
+from chalicelib import (
+    config,
+    edge,
+    errors,
+    http,
+    identity,
+    mail,
+    observability,
+    openapi,
+    services,
+    web,
+)
 from chalicelib.accounts import Registration, public_user
 from chalicelib.bodies import BODIES
 from chalicelib.sessions import Device
@@ -318,6 +329,18 @@ def openapi_json() -> Response:
 def _openapi_document() -> dict[str, Any]:
     """Built on first request, once per container: every route is declared by then."""
     return openapi.document(app, BODIES)
+
+
+#: One message per invocation: a failed send is retried alone, never resending the
+#: batch's messages that went out before it.
+MAIL_BATCH_SIZE = 1
+
+
+@app.on_sqs_message(queue=config.mail_queue_name(), batch_size=MAIL_BATCH_SIZE)
+def send_mail(event: SQSEvent) -> None:
+    """The mail queue's handler: sends each queued message through SES. A failure
+    raises, so SQS delivers the message again (then the dead-letter queue)."""
+    mail.deliver((record.body for record in event), services.delivery())
 
 
 edge.answer_other_methods(app)

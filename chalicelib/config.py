@@ -24,6 +24,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def mail_queue_name(env: Mapping[str, str] | None = None) -> str:
+    """The mail queue's name: ``MAIL_QUEUE_NAME``, else ``gatehouse-<stage>-mail``.
+
+    ``app.py`` reads it at import, where ``@app.on_sqs_message`` needs it: Chalice
+    imports the app with the stage's environment when it packages or deploys.
+    """
+    env = os.environ if env is None else env
+    return env.get("MAIL_QUEUE_NAME") or f"gatehouse-{env.get('GATEHOUSE_STAGE', 'dev')}-mail"
+
+
 def _pair(env: Mapping[str, str], name: str, default: tuple[int, int]) -> tuple[int, int]:
     """A ``per-hour/per-day`` limit such as ``10/50``."""
     raw = env.get(name)
@@ -64,8 +74,13 @@ class Settings:
     throttle_account: tuple[int, int] = (10, 50)
     throttle_ip: tuple[int, int] = (100, 1000)
     throttle_forgot: tuple[int, int] = (5, 20)
-    #: ``ses`` sends through Amazon SES; ``outbox`` writes files to ``outbox_dir``.
+    #: ``sqs`` enqueues each message on ``mail_queue_name`` for the mail handler to send
+    #: through SES (the deployed stages); ``ses`` sends through Amazon SES in the
+    #: request; ``outbox`` writes files to ``outbox_dir`` (the local stage).
     mail_transport: str = "ses"
+    #: The queue ``sqs`` enqueues on; ``mail_queue_url`` saves looking its URL up.
+    mail_queue_name: str = "gatehouse-dev-mail"
+    mail_queue_url: str | None = None
     mail_sender: str = "no-reply@gatehouse.local"
     outbox_dir: Path = PROJECT_DIR / ".local" / "outbox"
     #: POST /password/forgot never answers sooner than this, known email or not.
@@ -108,6 +123,8 @@ class Settings:
             throttle_forgot=_pair(env, "THROTTLE_FORGOT", (5, 20)),
             mail_transport=env.get("MAIL_TRANSPORT") or ("outbox" if stage == "local" else "ses"),
             mail_sender=env.get("MAIL_SENDER", "no-reply@gatehouse.local"),
+            mail_queue_name=mail_queue_name(env),
+            mail_queue_url=env.get("MAIL_QUEUE_URL") or None,
             outbox_dir=Path(env.get("OUTBOX_DIR") or PROJECT_DIR / ".local" / "outbox"),
             forgot_floor_seconds=_int(env, "FORGOT_FLOOR_MS", 300) / 1000,
             mfa_issuer=env.get("MFA_ISSUER", "Gatehouse"),

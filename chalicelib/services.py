@@ -17,7 +17,7 @@ from chalicelib.accounts import Accounts
 from chalicelib.config import Settings
 from chalicelib.keys import KeyStore, LocalKeyFile, SecretsManagerKeys
 from chalicelib.login import Login
-from chalicelib.mail import LocalOutbox, Mailer, SesMailer
+from chalicelib.mail import LocalOutbox, Mailer, SesMailer, SqsMailer
 from chalicelib.mfa import Mfa, SecretBox, Totp
 from chalicelib.passwords import PasswordHasher, PasswordPolicy
 from chalicelib.recovery import Recovery, RecoveryTimes
@@ -38,12 +38,30 @@ def key_store(settings: Settings) -> KeyStore:
     return LocalKeyFile(settings.key_file)
 
 
-def mailer(settings: Settings) -> Mailer:
-    """SES when deployed; the local outbox directory for the local stage and tests."""
-    if settings.mail_transport == "outbox":
-        return LocalOutbox(settings.outbox_dir, settings.mail_sender)
+MAIL_TRANSPORTS = ("sqs", "ses", "outbox")
+
+
+def ses_mailer(settings: Settings) -> SesMailer:
+    """Sends through SES from the stage's sender: the mail queue's handler uses it."""
     session = boto3.session.Session(region_name=settings.region)
     return SesMailer(session.client("ses", config=store.CLIENT_CONFIG), settings.mail_sender)
+
+
+def mailer(settings: Settings) -> Mailer:
+    """The mail queue when deployed (``sqs``), SES in the request (``ses``), the local
+    outbox directory for the local stage and tests (``outbox``)."""
+    if settings.mail_transport == "outbox":
+        return LocalOutbox(settings.outbox_dir, settings.mail_sender)
+    if settings.mail_transport == "ses":
+        return ses_mailer(settings)
+    if settings.mail_transport == "sqs":
+        session = boto3.session.Session(region_name=settings.region)
+        client = session.client("sqs", config=store.CLIENT_CONFIG)
+        return SqsMailer(client, settings.mail_queue_name, settings.mail_queue_url)
+    raise ValueError(
+        f"MAIL_TRANSPORT must be one of {', '.join(MAIL_TRANSPORTS)}, "
+        f"got {settings.mail_transport!r}"
+    )
 
 
 @dataclass(frozen=True)
@@ -143,7 +161,21 @@ class _Container:
     """This container's services, built on first use."""
 
     services: Services | None = None
+    delivery: Mailer | None = None
     building = threading.Lock()
+
+
+def delivery() -> Mailer:
+    """What the mail queue's handler sends through: SES, built once per container (the
+    handler needs no table or keys, so it does not build ``Services``)."""
+    if _Container.delivery is None:
+        _Container.delivery = ses_mailer(Settings.from_env())
+    return _Container.delivery
+
+
+def install_delivery(mailer: Mailer | None) -> None:
+    """Replace the mail handler's mailer (tests); ``None`` rebuilds from the environment."""
+    _Container.delivery = mailer
 
 
 def get() -> Services:

@@ -7,7 +7,13 @@ secret are created from ``infra/template.json`` as CloudFormation would (moto do
 run the merged template here), ``scripts.admin rotate-key`` writes the key ring, and the
 deployed handlers (found by the names Chalice gave the Lambda functions) are driven with
 API Gateway's events: the authorizer with a TOKEN event, then the route with the
-authorizer's answer in its request context. ``chalice delete`` then removes what was
+authorizer's answer in its request context. The mail queues are created from the template
+too (Chalice's SQS subscription needs the queue to exist); moto's SQS runs the event source
+mapping Chalice created (on SendMessage it receives the message, invokes the function
+and deletes the message only when the invocation succeeded), and its Lambda invocation
+is pointed at the handler in this checkout (see ``_patch_moto``), so the verification
+mail the registration enqueues goes out through (moto's) SES, and a failing send leaves
+it on the queue for a retry. ``chalice delete`` then removes what was
 deployed.
 
 moto stores each function's zip without running it, so the handlers run from this
@@ -36,6 +42,7 @@ from chalice.cli.factory import CLIFactory
 from chalice.utils import UI
 from moto import mock_aws
 from moto.apigateway.models import APIGatewayBackend
+from moto.awslambda.models import LambdaBackend
 
 import app as gatehouse
 from chalicelib import services
@@ -48,7 +55,11 @@ ACCOUNT = "123456789012"  # moto's default account
 API_STAGE = "api"
 #: The Lambda functions ``chalice deploy`` creates for this app (app name, stage, and
 #: the authorizer's function name).
-FUNCTIONS = {"gatehouse-dev": "app.app", "gatehouse-dev-bearer": "app.bearer"}
+FUNCTIONS = {
+    "gatehouse-dev": "app.app",
+    "gatehouse-dev-bearer": "app.bearer",
+    "gatehouse-dev-send_mail": "app.send_mail",
+}
 
 
 def _copy_project(dest: Path) -> Path:
@@ -81,6 +92,10 @@ def _for_moto(api_doc: dict[str, Any]) -> dict[str, Any]:
     return {**moto_doc, "openapi": "3.0.1", "info": info}
 
 
+#: The functions moto invoked (its SQS event source mapping), in order.
+INVOKED: list[str] = []
+
+
 def _patch_moto(monkeypatch: pytest.MonkeyPatch) -> None:
     """Where moto and AWS disagree on what Chalice sends; each patch is undone after the
     test (monkeypatch) and touches moto only, never Chalice or the app.
@@ -94,6 +109,12 @@ def _patch_moto(monkeypatch: pytest.MonkeyPatch) -> None:
        same in both versions, so the patch relabels the document as OpenAPI 3 for moto.
        moto ignores ``securityDefinitions`` (the authorizer) either way: the test checks
        the document Chalice sent names the authorizer function (``SENT_API_DOCS``).
+    3. Invoke: moto runs a function in a Docker container (it needs the ``docker``
+       package and daemon: a ModuleNotFoundError otherwise), and its SQS event source
+       mapping invokes the function inside SendMessage. The patch runs the handler the
+       function names from this checkout in process (the zip holds the same app.py),
+       and reports a raised exception as Lambda does (``X-Amz-Function-Error``), which
+       moto's mapping answers by making the message visible again.
     """
     import_original = APIGatewayBackend.import_rest_api
     put_original = APIGatewayBackend.put_rest_api
@@ -114,7 +135,29 @@ def _patch_moto(monkeypatch: pytest.MonkeyPatch) -> None:
             api_doc = _for_moto(api_doc)
         return put_original(self, function_id, api_doc, fail_on_warnings, mode)
 
+    def invoke(  # noqa: PLR0917 - LambdaBackend.invoke's signature
+        self: LambdaBackend,
+        function_name: str,
+        qualifier: str | None,
+        body: Any,
+        headers: Any,
+        response_headers: Any,
+    ) -> bytes:
+        function = self.get_function(function_name, qualifier)
+        assert isinstance(function.handler, str)
+        handler = _handler(function.handler)
+        name = function.function_name
+        INVOKED.append(name)
+        try:
+            result = handler(json.loads(body), Context(name))
+        except Exception as error:  # noqa: BLE001 - Lambda reports any failure alike
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({"errorType": type(error).__name__}).encode()
+        return json.dumps(result).encode()
+
     SENT_API_DOCS.clear()
+    INVOKED.clear()
+    monkeypatch.setattr(LambdaBackend, "invoke", invoke)
     monkeypatch.setattr(APIGatewayBackend, "import_rest_api", import_rest_api)
     monkeypatch.setattr(APIGatewayBackend, "put_rest_api", put_rest_api)
 
@@ -130,7 +173,6 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "AWS_SECURITY_TOKEN": "testing",
         "AWS_SESSION_TOKEN": "testing",
         **_stage_environment(),
-        "MAIL_TRANSPORT": "ses",
         # The tests' bcrypt cost (tests/conftest.py), not the deployed 12: speed only.
         "BCRYPT_COST": "4",
     }.items():
@@ -142,11 +184,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     previous = services._Container.services
     path = list(sys.path)
     services.install(None)
+    services.install_delivery(None)
     try:
         with mock_aws():
             yield
     finally:
         services.install(previous)
+        services.install_delivery(None)
         sys.path[:] = path  # Chalice puts the project directory in front to import app.py
 
 
@@ -194,6 +238,32 @@ def create_stage_resources() -> None:
     secret = _template_resource("SigningKeys")
     boto3.client("secretsmanager").create_secret(  # created empty, as the template does
         Name=_sub(secret["Name"]), Description=secret["Description"], KmsKeyId=key_id
+    )
+    sqs = boto3.client("sqs")
+    dead = _template_resource("MailDeadLetterQueue")
+    dead_url = sqs.create_queue(
+        QueueName=_sub(dead["QueueName"]),
+        Attributes={
+            "KmsMasterKeyId": key_id,
+            "MessageRetentionPeriod": str(dead["MessageRetentionPeriod"]),
+        },
+    )["QueueUrl"]
+    dead_arn = sqs.get_queue_attributes(QueueUrl=dead_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    queue = _template_resource("MailQueue")
+    template = json.loads((ROOT / "infra" / "template.json").read_text(encoding="utf-8"))
+    receives = template["Parameters"]["MailMaxReceiveCount"]["Default"]
+    sqs.create_queue(
+        QueueName=_sub(queue["QueueName"]),
+        Attributes={
+            "KmsMasterKeyId": key_id,
+            "VisibilityTimeout": str(queue["VisibilityTimeout"]),
+            "MessageRetentionPeriod": str(queue["MessageRetentionPeriod"]),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dead_arn, "maxReceiveCount": receives}
+            ),
+        },
     )
     sender = _stage_environment()["MAIL_SENDER"]
     boto3.client("ses").verify_domain_identity(Domain=sender.split("@")[1])
@@ -325,6 +395,32 @@ class Gateway:
         return int(answer["statusCode"]), document
 
 
+def check_mail_subscription(lam: Any) -> str:
+    """The mail handler's deployed SQS subscription: the stage's queue, one message per
+    invocation. Returns the queue's URL."""
+    # moto filters FunctionName against what CreateEventSourceMapping was given (Chalice
+    # gives the ARN): list them all and match the ARN.
+    [mapping] = [
+        m
+        for m in lam.list_event_source_mappings()["EventSourceMappings"]
+        if m["FunctionArn"].endswith(":function:gatehouse-dev-send_mail")
+    ]
+    queue = _stage_environment()["MAIL_QUEUE_NAME"]
+    assert mapping["EventSourceArn"] == f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}"
+    assert mapping["BatchSize"] == 1
+    url: str = boto3.client("sqs").get_queue_url(QueueName=queue)["QueueUrl"]
+    return url
+
+
+def queued(url: str) -> int:
+    """Messages on the queue, visible or in flight."""
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(value) for value in attributes.values())
+
+
 def _handler(name: str) -> Any:
     """``app.app`` / ``app.bearer``: the object a Lambda handler string names."""
     module, attribute = name.split(".")
@@ -373,8 +469,12 @@ def test_deploy_drive_and_delete_the_dev_stage(aws: None, tmp_path: Path) -> Non
     user = {"username": "rehearsal", "password": "correct horse battery", "email": "r@example.com"}
     status, body = gateway.call("POST", "/register", user)
     assert status == 201, body
-    # The verification mail went out through (moto's) SES from the stage's sender.
+    # The verification mail was enqueued; the mapping handed it to the mail handler,
+    # which sent it through (moto's) SES, and the message left the queue.
+    assert INVOKED == ["gatehouse-dev-send_mail"]
     assert boto3.client("ses").get_send_quota()["SentLast24Hours"] == 1
+    mail_queue = check_mail_subscription(lam)
+    assert queued(mail_queue) == 0
     status, tokens = gateway.call(
         "POST", "/login", {"username": user["username"], "password": user["password"]}
     )
@@ -389,8 +489,20 @@ def test_deploy_drive_and_delete_the_dev_stage(aws: None, tmp_path: Path) -> Non
     denied = gateway.authorize("GET", "/protected", tokens["access_token"][:-4] + "AAAA")
     assert not gateway.allows(denied, "GET", "/protected"), denied
 
+    # SES refuses (the sender's identity is gone): the request still succeeds, since it
+    # only enqueued; the handler's invocation fails and the message stays queued for
+    # SQS to deliver again (then, after the last receive, to the dead-letter queue).
+    sender_domain = _stage_environment()["MAIL_SENDER"].split("@")[1]
+    boto3.client("ses").delete_identity(Identity=sender_domain)
+    status, body = gateway.call("POST", "/password/forgot", {"email": user["email"]})
+    assert status == 202, body
+    assert INVOKED == ["gatehouse-dev-send_mail"] * 2
+    assert boto3.client("ses").get_send_quota()["SentLast24Hours"] == 1
+    assert queued(mail_queue) == 1
+
     chalice(project, "delete")
     assert lam.list_functions()["Functions"] == []
+    assert lam.list_event_source_mappings()["EventSourceMappings"] == []
     api_ids = [api["id"] for api in boto3.client("apigateway").get_rest_apis()["items"]]
     assert api_id not in api_ids
     roles = [r["RoleName"] for r in boto3.client("iam").list_roles()["Roles"]]

@@ -102,3 +102,22 @@ def test_the_stage_traces_as_configured(packaged: Path) -> None:
     assert resources["RestAPI"]["Properties"]["TracingEnabled"] is True
     # The merge added a property and kept Chalice's own.
     assert resources["RestAPI"]["Properties"]["StageName"] == "api"
+
+
+def test_the_mail_handler_subscribes_to_the_queue_the_template_creates(packaged: Path) -> None:
+    """Chalice's ``on_sqs_message`` names the queue by ARN; the merged template creates
+    that queue (and the function waits for it), and the API function enqueues on it."""
+    resources = _template(packaged)["Resources"]
+    api_env = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
+    stage = api_env["GATEHOUSE_STAGE"]
+    assert api_env["MAIL_TRANSPORT"] == "sqs"
+    queue = resources["MailQueue"]["Properties"]["QueueName"]["Fn::Sub"].replace("${Stage}", stage)
+    assert api_env["MAIL_QUEUE_NAME"] == queue
+    handler = resources["SendMail"]
+    assert handler["Properties"]["Handler"] == "app.send_mail"
+    assert handler["DependsOn"] == ["MailQueue"]
+    [event] = handler["Properties"]["Events"].values()
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["Queue"]["Fn::Sub"].endswith(f":{queue}")
+    assert event["Properties"]["BatchSize"] == 1
+    assert resources["SendMailRole"]["Properties"]["Policies"][0]["PolicyName"]

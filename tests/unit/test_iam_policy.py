@@ -2,10 +2,12 @@
 
 ``autogen_policy`` is off (Chalice's generator reads only app.py), so this test is the
 net: it reads app.py and chalicelib with ``ast``, finds every call of a DynamoDB,
-Secrets Manager or SES client method (named as botocore's service models name them),
+Secrets Manager, SES or SQS client method (named as botocore's service models name them),
 every ``get_paginator``/``get_waiter`` and every transaction item, maps each to its IAM
 action, and asserts ``.chalice/policy-<stage>.json`` allows it on that stage's table,
-secret or SES identity. Calls made only by operator commands (``scripts.admin``, the
+secret, SES identity or mail queue, and that the policy grants the receive/delete
+actions Lambda's SQS event source mapping makes with the mail handler's role (Chalice
+adds those only to a generated policy). Calls made only by operator commands (``scripts.admin``, the
 local table setup) are listed in ``OPERATOR_ONLY`` and must *not* be granted.
 """
 
@@ -21,10 +23,18 @@ from typing import Any
 import botocore.session
 import pytest
 from botocore import xform_name
-from chalice.constants import XRAY_POLICY
+from chalice.app import SQSEventConfig
+from chalice.constants import SQS_EVENT_SOURCE_POLICY, XRAY_POLICY
+
+import app as gatehouse
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = {"dynamodb": "dynamodb", "secretsmanager": "secretsmanager", "ses": "ses"}
+SERVICES = {
+    "dynamodb": "dynamodb",
+    "secretsmanager": "secretsmanager",
+    "ses": "ses",
+    "sqs": "sqs",
+}
 #: Transaction item kinds and the item-level action each needs besides TransactWriteItems.
 TRANSACT_ITEMS = {
     "Put": "dynamodb:PutItem",
@@ -131,6 +141,7 @@ def _resources(stage: str) -> dict[str, str]:
             "secretsmanager", f"secret:{env['SIGNING_KEY_SECRET']}-AbC123"
         ),
         "ses": account.format("ses", f"identity/{env['MAIL_SENDER'].split('@')[1]}"),
+        "sqs": account.format("sqs", env["MAIL_QUEUE_NAME"]),
     }
 
 
@@ -179,6 +190,8 @@ def test_the_scan_finds_the_calls_the_code_is_known_to_make() -> None:
         "dynamodb:ConditionCheckItem",
         "secretsmanager:GetSecretValue",
         "ses:SendEmail",
+        "sqs:GetQueueUrl",
+        "sqs:SendMessage",
     } <= actions
 
 
@@ -274,3 +287,27 @@ def test_tracing_is_granted_exactly_when_the_stage_traces(stage: str) -> None:
     traced = bool(config["stages"][stage].get("xray", config.get("xray", False)))
     granted = {action for action in XRAY_ACTIONS if allows(_policy(stage), action, "*")}
     assert granted == (set(XRAY_ACTIONS) if traced else set())
+
+
+def _queue_arn(queue: str) -> str:
+    return f"arn:aws:sqs:eu-west-1:123456789012:{queue}"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_mail_handler_may_poll_its_queue(stage: str) -> None:
+    """Lambda's event source mapping receives and deletes with the handler's role; with
+    ``autogen_policy`` off Chalice leaves those grants (SQS_EVENT_SOURCE_POLICY) to us.
+    Every SQS handler's queue is the stage's mail queue, and the policy grants each
+    action on it."""
+    sources = [s for s in gatehouse.app.event_sources if isinstance(s, SQSEventConfig)]
+    assert [s.name for s in sources] == ["send_mail"]
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
+    queue = config["stages"][stage]["environment_variables"]["MAIL_QUEUE_NAME"]
+    assert queue == f"gatehouse-{stage}-mail"
+    actions = SQS_EVENT_SOURCE_POLICY["Action"]
+    assert isinstance(actions, list)
+    assert set(actions) == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+    for action in actions:
+        assert allows(_policy(stage), action, _queue_arn(queue)), action
+        other = _queue_arn(f"{queue}-dead-letter")
+        assert not allows(_policy(stage), action, other), action

@@ -19,7 +19,7 @@ def template() -> dict[str, Any]:
 
 
 def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+    return {k: v for k, v in template["Resources"].items() if v.get("Type") == kind}
 
 
 def test_the_committed_template_is_the_rendered_one() -> None:
@@ -108,3 +108,39 @@ def test_the_alarms(template: dict[str, Any]) -> None:
     }
     assert set(apigw) == {"5XXError", "Latency"}
     assert apigw["Latency"]["ExtendedStatistic"] == "p99"
+
+
+def test_the_mail_queues(template: dict[str, Any]) -> None:
+    """The queue Chalice's ``on_sqs_message`` subscribes to, its dead-letter queue after
+    ``MailMaxReceiveCount`` (5) receives, both encrypted with the stack's key, and an
+    alarm as soon as a message is dead-lettered."""
+    resources = template["Resources"]
+    queue = resources["MailQueue"]["Properties"]
+    dead = resources["MailDeadLetterQueue"]["Properties"]
+    assert queue["QueueName"] == {"Fn::Sub": "gatehouse-${Stage}-mail"}
+    assert dead["QueueName"] == {"Fn::Sub": "gatehouse-${Stage}-mail-dead-letter"}
+    assert queue["KmsMasterKeyId"] == dead["KmsMasterKeyId"] == {"Ref": "DataKey"}
+    redrive = queue["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["MailDeadLetterQueue", "Arn"]}
+    assert redrive["maxReceiveCount"] == {"Ref": "MailMaxReceiveCount"}
+    assert template["Parameters"]["MailMaxReceiveCount"]["Default"] == 5
+    # Lambda requires the visibility timeout to be at least the function's timeout.
+    config = json.loads((render_infra.ROOT / ".chalice" / "config.json").read_text("utf-8"))
+    assert queue["VisibilityTimeout"] >= config["lambda_timeout"]
+    assert dead["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
+    # Chalice subscribes by ARN, not by reference: the handler waits for the queue.
+    assert resources["SendMail"] == {"DependsOn": ["MailQueue"]}
+    alarm = resources["MailDeadLetterAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+    )
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["MailDeadLetterQueue", "QueueName"]}}
+    ]
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    grant = resources["FunctionsUseMailQueueKey"]["Properties"]
+    assert grant["Roles"] == [{"Ref": "ApiHandlerRole"}, {"Ref": "SendMailRole"}]
+    [statement] = grant["PolicyDocument"]["Statement"]
+    assert statement["Resource"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
