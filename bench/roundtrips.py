@@ -9,6 +9,7 @@ records each call's parameters, so a baseline can replay exactly the same calls.
 from __future__ import annotations
 
 import copy
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -52,7 +53,13 @@ class Calls:
 
         def replay() -> bool:
             found = True
-            for operation, method, params in methods:
+            for operation, method, recorded_params in methods:
+                params = recorded_params
+                if "ClientRequestToken" in params:
+                    # The app gives every transaction a fresh idempotency token; a
+                    # replay reusing the recorded one would be an idempotent no-op,
+                    # or refused outright when a baseline changes the parameters.
+                    params = {**params, "ClientRequestToken": uuid.uuid4().hex}
                 try:
                     response = method(**params)
                 except ClientError:
