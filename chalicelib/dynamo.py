@@ -11,9 +11,9 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from chalicelib.config import Settings
 
+T = TypeVar("T")
 _JITTER = secrets.SystemRandom()
 #: Attempts at a transaction that lost a race (TransactionConflict) before a 503.
 _TRANSACTION_ATTEMPTS = 5
@@ -69,6 +70,16 @@ def aws_call() -> Iterator[None]:
         raise errors.ServiceUnavailable() from error
     except BotoCoreError as error:
         raise errors.ServiceUnavailable() from error
+
+
+def conditional(write: Callable[[], T]) -> T | None:
+    """Run one conditional write; its answer, or None if its condition failed. Every
+    other failure is a 503 (``aws_call``)."""
+    try:
+        with aws_call():
+            return write()
+    except ClientError:
+        return None
 
 
 def transact(client: DynamoDBClient, actions: list[dict[str, Any]]) -> int | None:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from chalicelib import items
-from chalicelib.dynamo import Table, aws_call
+from chalicelib.dynamo import Table, aws_call, conditional
 from chalicelib.items import ActivityEvent, OneTimeRecord
 
 
@@ -24,33 +22,31 @@ class SecurityRecords(Table):
     def take_one_time(self, token_hash: str, purpose: str, now: int) -> OneTimeRecord | None:
         """Delete and return the token if it is live and for ``purpose``: single use even
         when two requests race, since only one conditional delete can succeed."""
-        try:
-            with aws_call():
-                answer = self._client.delete_item(
-                    TableName=self.table_name,
-                    Key=items.one_time_key(token_hash),
-                    ConditionExpression="purpose = :p AND expires_at > :now",
-                    ExpressionAttributeValues={":p": {"S": purpose}, ":now": {"N": str(now)}},
-                    ReturnValues="ALL_OLD",
-                )
-        except ClientError:
+        answer = conditional(
+            lambda: self._client.delete_item(
+                TableName=self.table_name,
+                Key=items.one_time_key(token_hash),
+                ConditionExpression="purpose = :p AND expires_at > :now",
+                ExpressionAttributeValues={":p": {"S": purpose}, ":now": {"N": str(now)}},
+                ReturnValues="ALL_OLD",
+            )
+        )
+        if answer is None:
             return None
         return items.decode(OneTimeRecord, answer.get("Attributes", {}))
 
     def verify_email(self, user_id: str, email_key: str) -> bool:
         """Mark the email verified if it is still the one the token was sent to."""
-        try:
-            with aws_call():
-                self._client.update_item(
-                    TableName=self.table_name,
-                    Key=items.user_key(user_id),
-                    UpdateExpression="SET email_verified = :yes",
-                    ConditionExpression="email_key = :k",
-                    ExpressionAttributeValues={":yes": {"BOOL": True}, ":k": {"S": email_key}},
-                )
-        except ClientError:
-            return False
-        return True
+        written = conditional(
+            lambda: self._client.update_item(
+                TableName=self.table_name,
+                Key=items.user_key(user_id),
+                UpdateExpression="SET email_verified = :yes",
+                ConditionExpression="email_key = :k",
+                ExpressionAttributeValues={":yes": {"BOOL": True}, ":k": {"S": email_key}},
+            )
+        )
+        return written is not None
 
     def get_counts(self, keys: list[items.Key]) -> list[int]:
         """The ``failures`` of each counter (0 where there is none), in one BatchGetItem."""

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from chalicelib import errors, items
-from chalicelib.dynamo import Table, aws_call
+from chalicelib.dynamo import Table, conditional
 from chalicelib.items import ActivityEvent, SecondFactor, SessionRecord
 
 
@@ -129,16 +127,14 @@ class SessionRecords(Table):
 
     def delete_session(self, user_id: str, session_id: str) -> bool:
         """End one session; False if it did not exist."""
-        try:
-            with aws_call():
-                self._client.delete_item(
-                    TableName=self.table_name,
-                    Key=items.session_key(user_id, session_id),
-                    ConditionExpression="attribute_exists(pk)",
-                )
-        except ClientError:
-            return False
-        return True
+        written = conditional(
+            lambda: self._client.delete_item(
+                TableName=self.table_name,
+                Key=items.session_key(user_id, session_id),
+                ConditionExpression="attribute_exists(pk)",
+            )
+        )
+        return written is not None
 
     def list_sessions(self, user_id: str) -> list[SessionRecord]:
         return [items.decode(SessionRecord, i) for i in self._query(user_id, "SESSION#")]

@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from chalicelib import errors, items
 from chalicelib.dynamo import (  # connect, create_table, CLIENT_CONFIG: re-exported
     CLIENT_CONFIG,
     attribute,
     aws_call,
+    conditional,
     connect,
     create_table,
 )
@@ -58,18 +57,16 @@ class Store(SessionRecords, SecurityRecords):
 
     def set_disabled(self, user_id: str, disabled: bool) -> bool:
         """Flag the user (dis)abled; False if there is no such user."""
-        try:
-            with aws_call():
-                self._client.update_item(
-                    TableName=self.table_name,
-                    Key=items.user_key(user_id),
-                    UpdateExpression="SET disabled = :d",
-                    ConditionExpression="attribute_exists(pk)",
-                    ExpressionAttributeValues={":d": {"BOOL": disabled}},
-                )
-        except ClientError:
-            return False
-        return True
+        written = conditional(
+            lambda: self._client.update_item(
+                TableName=self.table_name,
+                Key=items.user_key(user_id),
+                UpdateExpression="SET disabled = :d",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":d": {"BOOL": disabled}},
+            )
+        )
+        return written is not None
 
     def update_profile(self, old: UserRecord, new: UserRecord) -> None:
         """Write ``new`` over ``old``. A new email moves its guard in the same transaction
@@ -190,16 +187,14 @@ class Store(SessionRecords, SecurityRecords):
         if expect_pending is not None:
             condition += " AND mfa_pending = :expected"
             values[":expected"] = {"S": expect_pending}
-        try:
-            with aws_call():
-                self._client.update_item(
-                    TableName=self.table_name,
-                    Key=items.user_key(user_id),
-                    UpdateExpression=expression.strip(),
-                    ConditionExpression=condition,
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=values,
-                )
-        except ClientError:
-            return False
-        return True
+        written = conditional(
+            lambda: self._client.update_item(
+                TableName=self.table_name,
+                Key=items.user_key(user_id),
+                UpdateExpression=expression.strip(),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        )
+        return written is not None

@@ -15,10 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from chalicelib import errors, items
-from chalicelib.dynamo import attribute, aws_call, transact
+from chalicelib.dynamo import attribute, aws_call, conditional, transact
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -127,18 +125,18 @@ class TodoStore:
         """Apply ``changes`` (text, completed, updated_at) if the to-do exists."""
         names = {f"#{k}": k for k in changes}
         values = {f":{k}": attribute(v) for k, v in changes.items()}
-        try:
-            with aws_call():
-                answer = self._client.update_item(
-                    TableName=self.table_name,
-                    Key=_todo_key(user_id, todo_id),
-                    UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in changes),
-                    ConditionExpression="attribute_exists(pk)",
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=values,
-                    ReturnValues="ALL_NEW",
-                )
-        except ClientError:
+        answer = conditional(
+            lambda: self._client.update_item(
+                TableName=self.table_name,
+                Key=_todo_key(user_id, todo_id),
+                UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in changes),
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        )
+        if answer is None:
             return None
         return items.decode(TodoRecord, answer["Attributes"])
 
