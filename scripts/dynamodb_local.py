@@ -76,12 +76,14 @@ class DynamoDBLocal:
             "-port",
             str(self.port),
             "-sharedDb",
+            "-disableTelemetry",
             *storage,
         ]
         self._process = subprocess.Popen(  # noqa: S603  # nosec B603
             command,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            cwd=jar.parent,  # it drops a metadata file in its working directory
             preexec_fn=_die_with_parent,  # noqa: PLW1509 - single-threaded at this point
         )
         deadline = time.monotonic() + timeout
