@@ -67,6 +67,9 @@ def serve(dynamodb: DynamoDBLocal, directory: Path) -> Iterator[Runner]:
         "BCRYPT_COST": TEST_BCRYPT_COST,
         "KEY_FILE": str(directory / "signing-keys.json"),
         "OUTBOX_DIR": str(outbox),
+        # Passkeys: browsers refuse an IP address as the relying party, so the page is
+        # opened on localhost (the default WEBAUTHN_RP_ID) at this runner's port.
+        "WEBAUTHN_ORIGINS": f"http://localhost:{port}",
         "PYTHONUNBUFFERED": "1",
     }
     log = directory / "runner.log"

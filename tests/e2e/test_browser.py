@@ -1,7 +1,7 @@
 """The web page in a real browser: Debian's Chromium, driven by Playwright, against the
 real local runner (``scripts/serve.py``) on the session's DynamoDB Local.
 
-Every test opens http://127.0.0.1:<port>/ as a person would and fails on any Content
+Every test opens http://localhost:<port>/ as a person would and fails on any Content
 Security Policy violation or script error the page raises. A missing browser fails
 the tests (install it with ``apt-get install chromium``); it never skips them.
 """
@@ -10,154 +10,33 @@ from __future__ import annotations
 
 import email
 import email.policy
-import http.client
 import json
-import os
 import re
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyotp
 import pytest
-from playwright.sync_api import (
-    Browser,
-    BrowserContext,
-    ConsoleMessage,
-    Error,
-    Locator,
-    Page,
-    Request,
-    Route,
-    ViewportSize,
-    expect,
-    sync_playwright,
+from playwright.sync_api import BrowserContext, Locator, Page, Request, Route, expect
+
+from tests.e2e.browser import (
+    PASSWORD,
+    PHONE,
+    Site,
+    assert_every_input_is_labelled,
+    assert_no_horizontal_scroll,
+    by_id,
+    expect_dashboard,
+    expect_login_screen,
+    log_in,
+    register,
+    screenshot,
+    unique,
+    view,
 )
 
-from tests.conftest import PROJECT_DIR
-from tests.e2e.runner import Runner
-
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = PROJECT_DIR / "artifacts"
-PASSWORD = "correct horse battery staple"
-TIMEOUT_MS = 15_000
-DESKTOP: ViewportSize = {"width": 1200, "height": 860}
-PHONE: ViewportSize = {"width": 360, "height": 740}
-
-expect.set_options(timeout=TIMEOUT_MS)
-
-
-# ------------------------------------------------------------------ the browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install it with `apt-get install chromium`")
-    with sync_playwright() as driver:
-        launched = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@dataclass
-class Site:
-    """The page served by one runner, opened in fresh browser contexts (one per user),
-    collecting every CSP violation and script error the page raises."""
-
-    runner: Runner
-    browser: Browser
-    problems: list[str] = field(default_factory=list)
-    contexts: list[BrowserContext] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"{self.runner.url}/"
-
-    def open(self, viewport: ViewportSize = DESKTOP) -> Page:
-        context = self.browser.new_context(viewport=viewport)
-        context.set_default_timeout(TIMEOUT_MS)
-        self.contexts.append(context)
-        page = context.new_page()
-        page.on("console", self._console)
-        page.on("pageerror", self._page_error)
-        page.goto(self.url)
-        return page
-
-    def _console(self, message: ConsoleMessage) -> None:
-        text = message.text
-        if "Content Security Policy" in text or "Uncaught" in text:
-            self.problems.append(f"console {message.type}: {text}")
-
-    def _page_error(self, error: Error) -> None:
-        self.problems.append(f"page error: {error.message}")
-
-    def api(self) -> Api:
-        return Api(self.runner.port)
-
-
-@pytest.fixture
-def site(shared_runner: Runner, browser: Browser) -> Iterator[Site]:
-    opened = Site(shared_runner, browser)
-    yield opened
-    for context in opened.contexts:
-        context.close()
-    assert not opened.problems, "\n".join(opened.problems)
-
-
-# ------------------------------------------------------------------ the API, for setup
-
-
-class Api:
-    """Plain JSON calls to the runner, to set up what a test needs faster than the page."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-
-    def call(
-        self, method: str, path: str, body: Any = None, token: str | None = None
-    ) -> tuple[int, Any]:
-        headers = {"Content-Type": "application/json", "User-Agent": "gatehouse-tests"}
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            data = None if body is None else json.dumps(body).encode("utf-8")
-            conn.request(method, path, body=data, headers=headers)
-            response = conn.getresponse()
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-        finally:
-            conn.close()
-
-    def ok(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
-        status, answer = self.call(method, path, body, token)
-        assert 200 <= status < 300, (status, answer)
-        return answer
-
-    def register(self, username: str, **fields: str) -> None:
-        self.ok("POST", "/register", {"username": username, "password": PASSWORD, **fields})
-
-    def login(self, username: str) -> str:
-        pair = self.ok("POST", "/login", {"username": username, "password": PASSWORD})
-        return str(pair["access_token"])
-
-
-def unique(prefix: str = "web") -> str:
-    return f"{prefix}{os.urandom(5).hex()}"
 
 
 def read_link(outbox: Path, to: str, kind: str) -> str:
@@ -177,44 +56,6 @@ def read_link(outbox: Path, to: str, kind: str) -> str:
 
 
 # ------------------------------------------------------------------ what a person does
-
-
-def by_id(page: Page, test_id: str) -> Locator:
-    return page.get_by_test_id(test_id)
-
-
-def view(page: Page, name: str) -> Locator:
-    """One screen of the page (several screens have a field labelled "Password")."""
-    return page.locator(f"#view-{name}")
-
-
-def register(page: Page, username: str, password: str = PASSWORD, **optional: str) -> None:
-    by_id(page, "go-register").click()
-    form = view(page, "register")
-    form.get_by_label("Username", exact=True).fill(username)
-    if "email" in optional:
-        form.get_by_label("Email (optional)").fill(optional["email"])
-    if "display_name" in optional:
-        form.get_by_label("Display name (optional)").fill(optional["display_name"])
-    form.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Create account").click()
-
-
-def log_in(page: Page, username: str, password: str = PASSWORD) -> None:
-    form = view(page, "login")
-    form.get_by_label("Username or email").fill(username)
-    form.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Log in", exact=True).click()
-
-
-def expect_dashboard(page: Page, username: str) -> None:
-    expect(by_id(page, "profile-username")).to_have_text(username)
-    expect(by_id(page, "signed-in-as")).to_have_text(f"Signed in as {username}")
-
-
-def expect_login_screen(page: Page) -> None:
-    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
-    expect(by_id(page, "profile-username")).to_be_hidden()
 
 
 def add_todo(page: Page, text: str) -> None:
@@ -239,30 +80,6 @@ def completion(page: Page) -> list[str]:
 
 def refresh_cookies(context: BrowserContext) -> list[dict[str, Any]]:
     return [dict(c) for c in context.cookies() if c.get("name") == "gh_refresh"]
-
-
-def assert_every_input_is_labelled(page: Page) -> None:
-    unlabelled = page.evaluate(
-        """() => [...document.querySelectorAll("input, select, textarea")]
-              .filter(el => !el.labels || el.labels.length === 0)
-              .map(el => el.id || el.outerHTML)"""
-    )
-    assert unlabelled == []
-
-
-def assert_no_horizontal_scroll(page: Page, width: int) -> None:
-    widths = page.evaluate(
-        "() => [document.documentElement.scrollWidth, document.body.scrollWidth, innerWidth]"
-    )
-    assert widths[2] == width
-    assert max(widths[0], widths[1]) <= width, widths
-
-
-def screenshot(page: Page, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / name
-    page.screenshot(path=str(path), full_page=True)
-    return path
 
 
 # ------------------------------------------------------------------ scenarios
@@ -407,7 +224,7 @@ def test_an_mfa_user_is_asked_for_the_authenticator_code(site: Site) -> None:
     api.ok("POST", "/me/mfa/totp/confirm", {"code": totp.now()}, token=token)
 
     page = site.open()
-    code_field = page.get_by_label("Authentication code")
+    code_field = view(page, "login").get_by_label("Authentication code")
     expect(code_field).to_be_hidden()
     log_in(page, username)
     expect(code_field).to_be_visible()
