@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from chalicelib import gateway
+
 ROOT = Path(__file__).resolve().parents[2]
 CHALICE = Path(sys.executable).parent / "chalice"
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
@@ -63,9 +65,15 @@ def test_the_merge_keeps_chalice_and_adds_ours(packaged: Path) -> None:
     assert resources["RestAPI"]["Type"] == "AWS::Serverless::Api"
     for name in ("APIHandler", "Bearer", "ApiHandlerRole", "BearerRole", "Table", "SigningKeys"):
         assert name in resources
-    responses = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::GatewayResponse"]
-    assert responses
-    assert all(r["Properties"]["RestApiId"] == {"Ref": "RestAPI"} for r in responses)
+    # The gateway answers and the API key switch went into Chalice's API document,
+    # beside its own paths and authorizer.
+    body = resources["RestAPI"]["Properties"]["DefinitionBody"]
+    assert body["swagger"] == "2.0"
+    assert set(body["x-amazon-apigateway-gateway-responses"]) == set(gateway.GATEWAY_ANSWERS)
+    assert set(body["securityDefinitions"]) == {"bearer", "api_key"}
+    login = body["paths"]["/login"]["post"]
+    assert login["x-amazon-apigateway-integration"]["type"] == "aws_proxy"
+    assert login["security"]["Fn::If"][0] == "RequireApiKey"
     # The reviewed policy is still Chalice's, untouched by the merge; ours is separate.
     assert resources["ApiHandlerRole"]["Properties"]["Policies"][0]["PolicyName"]
     assert resources["FunctionsUseDataKey"]["Properties"]["Roles"] == [
@@ -121,3 +129,36 @@ def test_the_mail_handler_subscribes_to_the_queue_the_template_creates(packaged:
     assert event["Properties"]["Queue"]["Fn::Sub"].endswith(f":{queue}")
     assert event["Properties"]["BatchSize"] == 1
     assert resources["SendMailRole"]["Properties"]["Policies"][0]["PolicyName"]
+
+
+def _granted(resources: dict[str, Any], role: str) -> set[str]:
+    [policy] = resources[role]["Properties"]["Policies"]
+    return {
+        action
+        for statement in policy["PolicyDocument"]["Statement"]
+        for action in (
+            [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        )
+    }
+
+
+def test_each_function_has_its_own_role_and_policy(packaged: Path) -> None:
+    """``lambda_functions`` in .chalice/config.json gives the mail handler its own policy
+    file: its role can send through SES and poll the queue, and nothing of the table or
+    the key ring; the API's role can enqueue but neither send mail nor receive."""
+    resources = _template(packaged)["Resources"]
+    roles = {
+        f: resources[f]["Properties"]["Role"]["Fn::GetAtt"][0]
+        for f in ("APIHandler", "Bearer", "SendMail")
+    }
+    assert roles == {
+        "APIHandler": "ApiHandlerRole",
+        "Bearer": "BearerRole",
+        "SendMail": "SendMailRole",
+    }
+    api, mail = _granted(resources, "ApiHandlerRole"), _granted(resources, "SendMailRole")
+    assert "sqs:SendMessage" in api
+    assert not {"ses:SendEmail", "sqs:ReceiveMessage", "sqs:DeleteMessage"} & api
+    assert {"ses:SendEmail", "sqs:ReceiveMessage", "sqs:DeleteMessage"} <= mail
+    assert not {a for a in mail if a.startswith(("dynamodb:", "secretsmanager:"))}
+    assert "sqs:SendMessage" not in mail

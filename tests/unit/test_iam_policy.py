@@ -1,32 +1,45 @@
-"""The reviewed IAM policies grant every AWS action the code calls.
+"""Each Lambda function's reviewed IAM policy grants exactly what its code calls.
 
 ``autogen_policy`` is off (Chalice's generator reads only app.py), so this test is the
-net: it reads app.py and chalicelib with ``ast``, finds every call of a DynamoDB,
+net. It reads app.py and chalicelib with ``ast``, finds every call of a DynamoDB,
 Secrets Manager, SES or SQS client method (named as botocore's service models name them),
-every ``get_paginator``/``get_waiter`` and every transaction item, maps each to its IAM
-action, and asserts ``.chalice/policy-<stage>.json`` allows it on that stage's table,
-secret, SES identity or mail queue, and that the policy grants the receive/delete
-actions Lambda's SQS event source mapping makes with the mail handler's role (Chalice
-adds those only to a generated policy). Calls made only by operator commands (``scripts.admin``, the
-local table setup) are listed in ``OPERATOR_ONLY`` and must *not* be granted.
+every ``get_paginator``/``get_waiter`` and every transaction item, and maps each to its
+IAM action. Which of those a function can make follows from the boto3 clients its
+handler builds: the test builds them as the handler does (``services.get()`` for the
+API and the authorizer, ``services.delivery()`` for the mail handler) with the stage's
+environment and records the services of the clients created. Each function's policy
+file (``.chalice/config.json``, resolved by Chalice's own ``Config``, per function
+through ``lambda_functions``) must allow every such call on that stage's table, secret,
+SES identity or mail queue, and must grant nothing else: no action no code of that
+function calls, besides the Lambda runtime's log writes, X-Ray's trace writes when the
+stage traces, and the receive/delete actions of Lambda's SQS event source mapping for a
+function subscribed to the queue (Chalice adds those only to a generated policy). Calls
+made only by operator commands (``scripts.admin``, the local table setup) are listed in
+``OPERATOR_ONLY`` and must *not* be granted.
 """
 
 from __future__ import annotations
 
 import ast
 import fnmatch
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import botocore.session
 import pytest
 from botocore import xform_name
 from chalice.app import SQSEventConfig
+from chalice.config import Config
 from chalice.constants import SQS_EVENT_SOURCE_POLICY, XRAY_POLICY
 
 import app as gatehouse
+from chalicelib import services
+from scripts import admin
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = {
@@ -42,6 +55,9 @@ TRANSACT_ITEMS = {
     "Delete": "dynamodb:DeleteItem",
     "ConditionCheck": "dynamodb:ConditionCheckItem",
 }
+#: Operations IAM has no action for: a transaction is authorized item by item, by the
+#: actions of ``TRANSACT_ITEMS`` (a policy naming them grants nothing; cfn-lint W3037).
+NO_IAM_ACTION = frozenset({"dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"})
 #: botocore waiters the code uses, by the operation they poll.
 WAITERS = {"table_exists": "dynamodb:DescribeTable"}
 #: (file, function, action) made only by operator commands with the operator's own
@@ -69,7 +85,9 @@ def _operations() -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for service, prefix in SERVICES.items():
         for operation in session.get_service_model(service).operation_names:
-            found.setdefault(xform_name(operation), set()).add(f"{prefix}:{operation}")
+            action = f"{prefix}:{operation}"
+            if action not in NO_IAM_ACTION:
+                found.setdefault(xform_name(operation), set()).add(action)
     return found
 
 
@@ -171,12 +189,114 @@ def missing(policy: dict[str, Any], calls: list[Call], resources: dict[str, str]
 
 
 STAGES = ("dev", "prod")
+#: Chalice's name for each Lambda function of the app, and what its handler calls to get
+#: the AWS clients it uses: the API and the authorizer build the whole ``Services``
+#: (table, key ring, mail queue); the mail handler builds only its SES mailer.
+HANDLER_CLIENTS: dict[str, Callable[[], object]] = {
+    "api_handler": services.get,
+    "bearer": services.get,
+    "send_mail": services.delivery,
+}
+FUNCTIONS = tuple(HANDLER_CLIENTS)
+#: What the Lambda runtime writes with every function's role (Chalice's generated
+#: policies grant the same).
+LOG_ACTIONS = frozenset({"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"})
+#: What Chalice's generated policy adds for ``"xray": true`` (chalice.constants.XRAY_POLICY):
+#: the Lambda runtime sends trace segments with the function's role. X-Ray has no
+#: resource-level permissions, so the resource is ``*``.
+XRAY_ACTIONS = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
+#: What Lambda's SQS event source mapping calls with a subscribed function's role.
+POLL_ACTIONS = frozenset(SQS_EVENT_SOURCE_POLICY["Action"])
 
 
-def _policy(stage: str) -> dict[str, Any]:
-    text = (ROOT / ".chalice" / f"policy-{stage}.json").read_text(encoding="utf-8")
+def _config() -> dict[str, Any]:
+    config: dict[str, Any] = json.loads((ROOT / ".chalice" / "config.json").read_text("utf-8"))
+    return config
+
+
+def policy_file(stage: str, function: str) -> str:
+    """The policy file Chalice gives ``function``'s role on ``stage`` (its per-function
+    ``lambda_functions`` entry, else the stage's, else ``policy-<stage>.json``)."""
+    config = Config(chalice_stage=stage, config_from_disk=_config()).scope(stage, function)
+    return config.iam_policy_file or f"policy-{stage}.json"
+
+
+def _policy(stage: str, function: str) -> dict[str, Any]:
+    text = (ROOT / ".chalice" / policy_file(stage, function)).read_text(encoding="utf-8")
     policy: dict[str, Any] = json.loads(text)
     return policy
+
+
+def _traced(stage: str) -> bool:
+    config = _config()
+    return bool(config["stages"][stage].get("xray", config.get("xray", False)))
+
+
+def _subscribed() -> set[str]:
+    return {s.name for s in gatehouse.app.event_sources if isinstance(s, SQSEventConfig)}
+
+
+@functools.cache
+def client_services(stage: str, function: str) -> frozenset[str]:
+    """The AWS services whose clients ``function``'s handler builds on ``stage``: its
+    builder runs with the stage's environment (as in Lambda) while boto3's
+    ``Session.client`` records each service name. Building makes no AWS call."""
+    created: set[str] = set()
+    original = boto3.session.Session.client
+
+    def client(self: boto3.session.Session, service_name: str, *args: Any, **kw: Any) -> Any:
+        created.add(service_name)
+        return original(self, service_name, *args, **kw)  # type: ignore[call-overload]
+
+    previous = (services._Container.services, services._Container.delivery)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in admin.stage_environment(stage).items():
+            patch.setenv(name, value)
+        patch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+        for name in ("DDB_ENDPOINT", "DDB_PORT", "KEY_FILE", "OUTBOX_DIR", "AWS_REGION"):
+            patch.delenv(name, raising=False)
+        patch.setattr(boto3.session.Session, "client", client)
+        services.install(None)
+        services.install_delivery(None)
+        try:
+            HANDLER_CLIENTS[function]()
+        finally:
+            services.install(previous[0])
+            services.install_delivery(previous[1])
+    return frozenset(created)
+
+
+def function_calls(stage: str, function: str) -> list[Call]:
+    """The code's calls through the clients ``function`` builds, operator calls aside."""
+    operator = set(OPERATOR_ONLY)
+    made = client_services(stage, function)
+    return [
+        call
+        for call in code_calls()
+        if call.action.split(":")[0] in made
+        and (call.path, call.function, call.action) not in operator
+    ]
+
+
+def needed(stage: str, function: str) -> set[str]:
+    """Every action ``function``'s role must have on ``stage``, and nothing more."""
+    actions = {call.action for call in function_calls(stage, function)} | LOG_ACTIONS
+    if _traced(stage):
+        actions |= XRAY_ACTIONS
+    if function in _subscribed():
+        actions |= POLL_ACTIONS
+    return actions
+
+
+def surplus(policy: dict[str, Any], actions: set[str]) -> set[str]:
+    """Granted actions outside ``actions`` (a wildcard is never in it)."""
+    granted = {
+        action
+        for statement in policy["Statement"]
+        if statement["Effect"] == "Allow"
+        for action in _listed(statement["Action"])
+    }
+    return granted - actions
 
 
 def test_the_scan_finds_the_calls_the_code_is_known_to_make() -> None:
@@ -186,7 +306,6 @@ def test_the_scan_finds_the_calls_the_code_is_known_to_make() -> None:
         "dynamodb:Query",
         "dynamodb:BatchGetItem",
         "dynamodb:BatchWriteItem",
-        "dynamodb:TransactWriteItems",
         "dynamodb:ConditionCheckItem",
         "secretsmanager:GetSecretValue",
         "ses:SendEmail",
@@ -195,19 +314,59 @@ def test_the_scan_finds_the_calls_the_code_is_known_to_make() -> None:
     } <= actions
 
 
-@pytest.mark.parametrize("stage", STAGES)
-def test_the_policy_grants_every_action_the_code_calls(stage: str) -> None:
-    gaps = missing(_policy(stage), code_calls(), _resources(stage))
+def test_every_function_of_the_app_is_checked() -> None:
+    """A new handler (route function, authorizer, event source) needs its entry here."""
+    authorizers = {a.name for a in gatehouse.app.builtin_auth_handlers}
+    assert set(FUNCTIONS) == {"api_handler"} | authorizers | _subscribed()
+
+
+def test_the_handlers_build_the_clients_they_are_known_to_need() -> None:
+    assert client_services("dev", "api_handler") == {"dynamodb", "secretsmanager", "sqs"}
+    assert client_services("dev", "bearer") == {"dynamodb", "secretsmanager", "sqs"}
+    assert client_services("dev", "send_mail") == {"ses"}
+
+
+CASES = [(stage, function) for stage in STAGES for function in FUNCTIONS]
+
+
+@pytest.mark.parametrize(("stage", "function"), CASES)
+def test_the_policy_grants_every_action_the_code_calls(stage: str, function: str) -> None:
+    gaps = missing(_policy(stage, function), function_calls(stage, function), _resources(stage))
     assert not gaps, "\n".join(f"{c.path}:{c.line} {c.function}: {c.action}" for c in gaps)
 
 
+@pytest.mark.parametrize(("stage", "function"), CASES)
+def test_the_policy_grants_nothing_the_function_does_not_call(stage: str, function: str) -> None:
+    extra = surplus(_policy(stage, function), needed(stage, function))
+    assert not extra, f"{policy_file(stage, function)} grants {sorted(extra)} to {function}"
+
+
 @pytest.mark.parametrize("stage", STAGES)
-def test_operator_only_actions_are_not_granted(stage: str) -> None:
+def test_the_api_cannot_mail_directly_nor_read_the_queue(stage: str) -> None:
+    """The API function only enqueues; SES and the queue's receive side belong to the
+    mail handler, whose role reaches neither the table nor the key ring."""
+    resources = _resources(stage)
+    for function in ("api_handler", "bearer"):
+        policy = _policy(stage, function)
+        assert not allows(policy, "ses:SendEmail", resources["ses"])
+        for action in POLL_ACTIONS - {"sqs:GetQueueAttributes"}:
+            assert not allows(policy, action, resources["sqs"]), (function, action)
+    mail = _policy(stage, "send_mail")
+    assert policy_file(stage, "send_mail") != policy_file(stage, "api_handler")
+    for action in ("dynamodb:GetItem", "secretsmanager:GetSecretValue", "sqs:SendMessage"):
+        assert not allows(mail, action, resources[action.split(":")[0]]), action
+    [send] = [s for s in mail["Statement"] if "ses:SendEmail" in _listed(s["Action"])]
+    sender = admin.stage_environment(stage)["MAIL_SENDER"]
+    assert send["Condition"] == {"StringEquals": {"ses:FromAddress": sender}}
+
+
+@pytest.mark.parametrize(("stage", "function"), CASES)
+def test_operator_only_actions_are_not_granted(stage: str, function: str) -> None:
     resources = _resources(stage)
     granted = [
         action
         for _, _, action in OPERATOR_ONLY
-        if allows(_policy(stage), action, resources[action.split(":")[0]])
+        if allows(_policy(stage, function), action, resources[action.split(":")[0]])
     ]
     assert not granted
 
@@ -259,7 +418,7 @@ def test_a_missing_grant_fails() -> None:
         "Statement": [
             {
                 "Effect": "Allow",
-                "Action": ["dynamodb:TransactWriteItems"],
+                "Action": ["dynamodb:PutItem"],
                 "Resource": "arn:aws:dynamodb:*:*:table/gatehouse-dev",
             }
         ]
@@ -268,25 +427,25 @@ def test_a_missing_grant_fails() -> None:
     assert gaps == {"dynamodb:Scan", "dynamodb:DeleteItem"}
 
 
+def test_a_surplus_grant_fails() -> None:
+    """The other direction is not vacuous either: SES on the API's role is reported."""
+    policy = json.loads(json.dumps(_policy("dev", "api_handler")))
+    policy["Statement"].append(
+        {"Effect": "Allow", "Action": "ses:SendEmail", "Resource": "arn:aws:ses:*:*:identity/*"}
+    )
+    assert surplus(policy, needed("dev", "api_handler")) == {"ses:SendEmail"}
+
+
 def test_a_grant_on_another_stage_resource_does_not_count() -> None:
     calls = scan_source("def f(c):\n    c.get_item(TableName='t')\n", "chalicelib/x.py")
-    assert missing(_policy("prod"), calls, _resources("dev")) == calls
+    assert missing(_policy("prod", "api_handler"), calls, _resources("dev")) == calls
 
 
-#: What Chalice's generated policy adds for ``"xray": true`` (chalice.constants.XRAY_POLICY):
-#: the Lambda runtime sends trace segments with the function's role. With
-#: ``autogen_policy`` off, a hand-written policy must grant them itself; X-Ray has no
-#: resource-level permissions, so the resource is ``*``.
-XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
-
-
-@pytest.mark.parametrize("stage", STAGES)
-def test_tracing_is_granted_exactly_when_the_stage_traces(stage: str) -> None:
-    assert set(XRAY_POLICY["Action"]) == set(XRAY_ACTIONS)
-    config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
-    traced = bool(config["stages"][stage].get("xray", config.get("xray", False)))
-    granted = {action for action in XRAY_ACTIONS if allows(_policy(stage), action, "*")}
-    assert granted == (set(XRAY_ACTIONS) if traced else set())
+@pytest.mark.parametrize(("stage", "function"), CASES)
+def test_tracing_is_granted_exactly_when_the_stage_traces(stage: str, function: str) -> None:
+    assert set(XRAY_POLICY["Action"]) == XRAY_ACTIONS
+    granted = {a for a in XRAY_ACTIONS if allows(_policy(stage, function), a, "*")}
+    assert granted == (set(XRAY_ACTIONS) if _traced(stage) else set())
 
 
 def _queue_arn(queue: str) -> str:
@@ -297,17 +456,14 @@ def _queue_arn(queue: str) -> str:
 def test_the_mail_handler_may_poll_its_queue(stage: str) -> None:
     """Lambda's event source mapping receives and deletes with the handler's role; with
     ``autogen_policy`` off Chalice leaves those grants (SQS_EVENT_SOURCE_POLICY) to us.
-    Every SQS handler's queue is the stage's mail queue, and the policy grants each
-    action on it."""
+    Every SQS handler's queue is the stage's mail queue, and the handler's policy grants
+    each action on it and not on the dead-letter queue."""
     sources = [s for s in gatehouse.app.event_sources if isinstance(s, SQSEventConfig)]
     assert [s.name for s in sources] == ["send_mail"]
-    config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
-    queue = config["stages"][stage]["environment_variables"]["MAIL_QUEUE_NAME"]
+    queue = admin.stage_environment(stage)["MAIL_QUEUE_NAME"]
     assert queue == f"gatehouse-{stage}-mail"
-    actions = SQS_EVENT_SOURCE_POLICY["Action"]
-    assert isinstance(actions, list)
-    assert set(actions) == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
-    for action in actions:
-        assert allows(_policy(stage), action, _queue_arn(queue)), action
-        other = _queue_arn(f"{queue}-dead-letter")
-        assert not allows(_policy(stage), action, other), action
+    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"} == POLL_ACTIONS
+    policy = _policy(stage, "send_mail")
+    for action in POLL_ACTIONS:
+        assert allows(policy, action, _queue_arn(queue)), action
+        assert not allows(policy, action, _queue_arn(f"{queue}-dead-letter")), action

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib import errors, gateway, http
+import app as gatehouse
+from chalicelib import edge, errors, gateway, http
 from scripts import render_infra
 
 
@@ -29,17 +30,24 @@ def test_the_committed_template_is_the_rendered_one() -> None:
     assert render_infra.main(["--check"]) == 0
 
 
+def _responses(template: dict[str, Any]) -> dict[str, Any]:
+    body = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    responses: dict[str, Any] = body[render_infra.GATEWAY_RESPONSES]
+    return responses
+
+
 def test_a_gateway_response_for_every_row_of_the_table(template: dict[str, Any]) -> None:
-    responses = _of_type(template, "AWS::ApiGateway::GatewayResponse")
-    by_type = {r["Properties"]["ResponseType"]: r["Properties"] for r in responses.values()}
+    """In the API document (deployed with it), not as separate resources that would wait
+    for the next deployment."""
+    assert not _of_type(template, "AWS::ApiGateway::GatewayResponse")
+    by_type = _responses(template)
     assert set(by_type) == set(gateway.GATEWAY_ANSWERS)
     for response_type, error_class in gateway.GATEWAY_ANSWERS.items():
         props = by_type[response_type]
         error = error_class()
-        headers = props["ResponseParameters"]
-        assert props["RestApiId"] == {"Ref": "RestAPI"}
-        assert props["StatusCode"] == str(error.status)
-        body = json.loads(props["ResponseTemplates"]["application/json"])
+        headers = props["responseParameters"]
+        assert props["statusCode"] == str(error.status)
+        body = json.loads(props["responseTemplates"]["application/json"])
         assert body == http.problem_document(error)
         assert headers["gatewayresponse.header.Content-Type"] == "'application/problem+json'"
         assert headers["gatewayresponse.header.X-Content-Type-Options"] == "'nosniff'"
@@ -51,12 +59,39 @@ def test_a_gateway_response_for_every_row_of_the_table(template: dict[str, Any])
             assert www is None
         retry = headers.get("gatewayresponse.header.Retry-After")
         assert (retry is not None) == (error.status == 503)
+        for name, value in headers.items():
+            if value != "context.requestId":
+                # One static value in single quotes, none inside it.
+                assert value[0] == value[-1] == "'" and "'" not in value[1:-1], name
+
+
+def _directives(policy: str) -> dict[str, list[str]]:
+    parsed = [d.split() for d in policy.split(";") if d.strip()]
+    return {d[0]: [s for s in d[1:] if s != "'none'"] for d in parsed}
+
+
+def test_the_gateway_csp_is_the_app_csp_without_quotes(template: dict[str, Any]) -> None:
+    """``'none'`` and an empty source list both match nothing, so the gateway's policy
+    is the app's with the keyword dropped: the same directives, each matching nothing."""
+    app_csp = edge.DEFAULT_HEADERS["Content-Security-Policy"]
+    for props in _responses(template).values():
+        value = props["responseParameters"]["gatewayresponse.header.Content-Security-Policy"]
+        assert _directives(value[1:-1]) == _directives(app_csp)
+        assert _directives(value[1:-1]) == {"default-src": [], "frame-ancestors": []}
+
+
+def test_a_quote_in_any_other_static_value_is_refused() -> None:
+    assert render_infra.static_header("X-Test", "plain") == "'plain'"
+    with pytest.raises(ValueError, match="quote"):
+        render_infra.static_header("X-Test", "it's")
+    with pytest.raises(ValueError, match="quote"):
+        render_infra.static_header("Content-Security-Policy", "default-src 'self'")
 
 
 def test_the_503_says_when_to_retry(template: dict[str, Any]) -> None:
-    props = template["Resources"]["GatewayResponseAuthorizerFailure"]["Properties"]
+    props = _responses(template)["AUTHORIZER_FAILURE"]
     retry = errors.ServiceUnavailable().retry_after
-    assert props["ResponseParameters"]["gatewayresponse.header.Retry-After"] == f"'{retry}'"
+    assert props["responseParameters"]["gatewayresponse.header.Retry-After"] == f"'{retry}'"
 
 
 def test_the_table(template: dict[str, Any]) -> None:
@@ -140,7 +175,187 @@ def test_the_mail_queues(template: dict[str, Any]) -> None:
     ]
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
     assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
-    grant = resources["FunctionsUseMailQueueKey"]["Properties"]
-    assert grant["Roles"] == [{"Ref": "ApiHandlerRole"}, {"Ref": "SendMailRole"}]
-    [statement] = grant["PolicyDocument"]["Statement"]
-    assert statement["Resource"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+    # The API encrypts what it enqueues; the mail handler only decrypts what it receives.
+    send = resources["ApiEnqueuesOnTheEncryptedQueue"]["Properties"]
+    receive = resources["MailHandlerReadsTheEncryptedQueue"]["Properties"]
+    assert send["Roles"] == [{"Ref": "ApiHandlerRole"}]
+    assert receive["Roles"] == [{"Ref": "SendMailRole"}]
+    [sends] = send["PolicyDocument"]["Statement"]
+    [receives] = receive["PolicyDocument"]["Statement"]
+    assert sends["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert receives["Action"] == "kms:Decrypt"
+    for statement in (sends, receives):
+        assert statement["Resource"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+        via = statement["Condition"]["StringEquals"]["kms:ViaService"]
+        assert via == {"Fn::Sub": "sqs.${AWS::Region}.amazonaws.com"}
+
+
+def test_the_access_log(template: dict[str, Any]) -> None:
+    """API Gateway writes one JSON object per request to an encrypted log group kept
+    ``LogRetentionDays``; the stage waits for the account's CloudWatch role when this
+    stack sets it."""
+    resources = template["Resources"]
+    setting = resources["RestAPI"]["Properties"]["AccessLogSetting"]
+    assert setting["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    fields = json.loads(setting["Format"])
+    for name in ("requestId", "ip", "resourcePath", "status", "latency", "userAgent"):
+        assert fields[name].startswith("$context."), name
+    assert fields["integrationLatency"] == "$context.integrationLatency"
+    assert fields["authorizerError"] == "$context.authorizer.error"
+    for group in ("ApiAccessLogGroup", "ApiHandlerLogGroup", "BearerLogGroup", "SendMailLogGroup"):
+        props = resources[group]["Properties"]
+        assert props["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        assert props["KmsKeyId"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+    assert template["Parameters"]["CreateApiGatewayAccountRole"]["Default"] == "false"
+    assert resources["ApiGatewayAccount"]["Condition"] == "CreateAccountRole"
+    assert resources["RestAPI"]["DependsOn"] == ["ApiGatewayAccountReady"]
+    ready = resources["ApiGatewayAccountReady"]["Metadata"]["Account"]["Fn::If"]
+    assert ready[:2] == ["CreateAccountRole", {"Ref": "ApiGatewayAccount"}]
+    # CloudWatch Logs may use the key for this account's log groups only.
+    [logs] = [
+        s
+        for s in resources["DataKey"]["Properties"]["KeyPolicy"]["Statement"]
+        if s["Sid"] == "CloudWatchLogsEncryptTheStackLogGroups"
+    ]
+    assert "kms:EncryptionContext:aws:logs:arn" in logs["Condition"]["ArnLike"]
+
+
+def _substituted(value: dict[str, str]) -> str:
+    """An ``Fn::Sub`` string with each ``${...}`` replaced by a placeholder."""
+    text = value["Fn::Sub"]
+    while "${" in text:
+        start = text.index("${")
+        text = text[:start] + "x" + text[text.index("}", start) + 1 :]
+    return text
+
+
+def test_the_dashboard(template: dict[str, Any]) -> None:
+    body = json.loads(
+        _substituted(template["Resources"]["Dashboard"]["Properties"]["DashboardBody"])
+    )
+    metrics = [
+        (m[0], m[1], m[-1].get("stat") if isinstance(m[-1], dict) else None)
+        for widget in body["widgets"]
+        for m in widget["properties"]["metrics"]
+    ]
+    names = {(namespace, name) for namespace, name, _ in metrics}
+    assert {
+        ("AWS/ApiGateway", "Count"),
+        ("AWS/ApiGateway", "5XXError"),
+        ("Gatehouse", "LoginSucceeded"),
+        ("Gatehouse", "LoginFailed"),
+        ("Gatehouse", "Throttled"),
+        ("Gatehouse", "RefreshReuse"),
+        ("Gatehouse", "MfaChallenged"),
+        ("AWS/DynamoDB", "ReadThrottleEvents"),
+        ("AWS/DynamoDB", "WriteThrottleEvents"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+    } <= names
+    assert {s for ns, n, s in metrics if n == "Latency"} == {"p50", "p99"}
+    subs = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    assert "${MailDeadLetterQueue.QueueName}" in subs
+    assert "${Table}" in subs
+
+
+OPTIONAL_PARTS = {
+    "RequireApiKey": {"ApiKey", "UsagePlan", "UsagePlanKey"},
+    "UseWebAcl": {"WebAclForTheApi", "WebAclAssociation"},
+    "ArchiveAudit": {
+        "AuditBucket",
+        "AuditBucketPolicy",
+        "AuditDeliveryRole",
+        "AuditDeliveryStream",
+        "AuditSubscriptionRole",
+        "AuditSubscription",
+    },
+    "CreateAccountRole": {"ApiGatewayCloudWatchRole", "ApiGatewayAccount"},
+}
+
+
+def test_optional_parts_exist_only_when_switched_on(template: dict[str, Any]) -> None:
+    """Each optional part is exactly the resources under its condition, off by default."""
+    resources = template["Resources"]
+    conditioned: dict[str, set[str]] = {}
+    for name, resource in resources.items():
+        if "Condition" in resource:
+            conditioned.setdefault(resource["Condition"], set()).add(name)
+    assert conditioned == OPTIONAL_PARTS
+    switches = {
+        "RequireApiKey": "ApiKeyRequired",
+        "UseWebAcl": "WebAcl",
+        "ArchiveAudit": "AuditArchive",
+        "CreateAccountRole": "CreateApiGatewayAccountRole",
+    }
+    for condition, parameter in switches.items():
+        assert template["Conditions"][condition] == {"Fn::Equals": [{"Ref": parameter}, "true"]}
+        assert template["Parameters"][parameter]["Default"] == "false"
+
+
+def test_the_usage_plan_and_api_key(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    plan = resources["UsagePlan"]["Properties"]
+    assert plan["Throttle"] == {"RateLimit": 1000, "BurstLimit": 2000}
+    assert plan["Quota"] == {"Limit": 10000, "Period": "DAY"}
+    assert plan["ApiStages"] == [{"ApiId": {"Ref": "RestAPI"}, "Stage": {"Ref": "RestAPI.Stage"}}]
+    body = resources["RestAPI"]["Properties"]["DefinitionBody"]
+    assert body["securityDefinitions"] == {"api_key": render_infra.API_KEY_SCHEME}
+    paths = body["paths"]
+    for path, methods in gatehouse.app.routes.items():
+        for method, entry in methods.items():
+            if method == "OPTIONS":  # a preflight carries no key
+                assert method.lower() not in paths[path]
+                continue
+            condition, keyed, plain = paths[path][method.lower()]["security"]["Fn::If"]
+            assert condition == "RequireApiKey"
+            bearer: dict[str, list[str]] = {entry.authorizer.name: []} if entry.authorizer else {}
+            assert keyed == [{**bearer, "api_key": []}]
+            assert plain == ([bearer] if bearer else {"Ref": "AWS::NoValue"})
+
+
+def test_the_web_acl(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    acl = resources["WebAclForTheApi"]["Properties"]
+    assert acl["Scope"] == "REGIONAL"
+    rules = {r["Name"]: r for r in acl["Rules"]}
+    rate = rules["RatePerIp"]["Statement"]["RateBasedStatement"]
+    assert rate == {
+        "Limit": {"Ref": "WafRateLimitPer5Minutes"},
+        "EvaluationWindowSec": 300,
+        "AggregateKeyType": "IP",
+    }
+    assert template["Parameters"]["WafRateLimitPer5Minutes"]["Default"] == 2000
+    managed = {
+        r["Statement"]["ManagedRuleGroupStatement"]["Name"]
+        for r in acl["Rules"]
+        if "ManagedRuleGroupStatement" in r["Statement"]
+    }
+    assert managed == {
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+        "AWSManagedRulesAmazonIpReputationList",
+    }
+    arn = resources["WebAclAssociation"]["Properties"]["ResourceArn"]["Fn::Sub"]
+    assert arn.endswith("/restapis/${RestAPI}/stages/${RestAPI.Stage}")
+
+
+def test_the_audit_archive(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    bucket = resources["AuditBucket"]["Properties"]
+    [sse] = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert sse["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": {"Fn::GetAtt": ["DataKey", "Arn"]},
+    }
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    [rule] = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["Transitions"] == [{"StorageClass": "GLACIER", "TransitionInDays": 90}]
+    assert rule["ExpirationInDays"] == {"Ref": "AuditArchiveExpirationDays"}
+    [deny] = resources["AuditBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    subscription = resources["AuditSubscription"]["Properties"]
+    assert subscription["LogGroupName"] == {"Ref": "ApiHandlerLogGroup"}
+    assert subscription["DestinationArn"] == {"Fn::GetAtt": ["AuditDeliveryStream", "Arn"]}
+    assert subscription["FilterPattern"] == "{ $.audit IS TRUE }"
+    stream = resources["AuditDeliveryStream"]["Properties"]["ExtendedS3DestinationConfiguration"]
+    assert stream["BucketARN"] == {"Fn::GetAtt": ["AuditBucket", "Arn"]}
