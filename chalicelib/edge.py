@@ -20,7 +20,7 @@ from chalice.app import Chalice, Request, Response
 
 from chalicelib import errors
 from chalicelib.http import caller, problem
-from chalicelib.observability import REQUEST_ID, log_request
+from chalicelib.observability import AUDIT, REQUEST_ID, log_request
 
 _log = logging.getLogger("gatehouse")
 
@@ -62,6 +62,22 @@ def metrics_for(method: str, route: str, status: int, code: str | None) -> list[
     if status >= 500:
         found.append("ServerError")
     return found
+
+
+#: Methods that only read: their lines are not audit lines (unless throttled).
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Routes that change the user's own data, not their account or sessions.
+_NOT_SECURITY = ("/todos",)
+
+
+def audited(method: str, route: str, status: int) -> bool:
+    """Whether a request's line is a security event: every change to an account, its
+    sessions, password, email, MFA or passkeys (logins, registrations, refreshes,
+    logouts included, whatever the outcome) and every throttled request. Those lines
+    carry ``"audit": true``, which the optional archive's subscription filter ships."""
+    if status == 429:
+        return True
+    return method not in _READS and not route.startswith(_NOT_SECURITY)
 
 
 #: Views registered by ``answer_other_methods``: not methods a route serves.
@@ -196,15 +212,18 @@ def middleware_for(
             secure(response, request_id)
             body = response.body
             code = body.get("code") if isinstance(body, dict) else None
+            fields = {
+                "method": request.method,
+                "route": request.path,
+                "status": response.status_code,
+                "user_id": caller(request).user_id or None,
+                "code": code,
+            }
+            if audited(request.method, request.path, response.status_code):
+                fields[AUDIT] = True
             log_request(
                 _log,
-                {
-                    "method": request.method,
-                    "route": request.path,
-                    "status": response.status_code,
-                    "user_id": caller(request).user_id or None,
-                    "code": code,
-                },
+                fields,
                 started,
                 metrics_for(request.method, request.path, response.status_code, code),
             )

@@ -76,9 +76,14 @@ def emf(metrics: Sequence[str]) -> dict[str, Any]:
     }
 
 
+#: Marks a security event's line; the audit archive's subscription filter
+#: (``{ $.audit IS TRUE }``, infra/base.json) ships exactly those lines.
+AUDIT = "audit"
+
+
 def count(logger: logging.Logger, metric: str, fields: dict[str, Any]) -> None:
-    """A security event worth a metric of its own (refresh reuse), as one line."""
-    logger.warning(metric, extra={_FIELDS: {**fields, **emf([metric])}})
+    """A security event worth a metric of its own (refresh reuse), as one audit line."""
+    logger.warning(metric, extra={_FIELDS: {**fields, **emf([metric]), AUDIT: True}})
 
 
 def log_request(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.edge import metrics_for
+from chalicelib.edge import audited, metrics_for
 from chalicelib.observability import JsonFormatter
 from tests.assertions import header
 from tests.conftest import Api
@@ -130,3 +130,50 @@ def test_throttles_mfa_challenges_and_server_errors_are_counted(
     answer: tuple[str, str, int, str | None], expected: list[str]
 ) -> None:
     assert metrics_for(*answer) == expected
+
+
+def test_security_events_are_audit_lines_and_nothing_else_is(api: Api, logs: Captured) -> None:
+    """The lines the optional archive ships (``{ $.audit IS TRUE }``): logins, failed
+    ones included, registrations, refreshes and their reuse; not reads or to-dos."""
+    api.post("/register", {"username": "audited", "password": PASSWORD})
+    pair = api.post("/login", {"username": "audited", "password": PASSWORD}).json_body
+    api.get("/me", token=pair["access_token"])
+    api.post("/login", {"username": "audited", "password": "not the password 1"})
+    api.post("/token/refresh", {"refresh_token": pair["refresh_token"]})
+    api.post("/token/refresh", {"refresh_token": pair["refresh_token"]})  # reuse
+    api.get("/health")
+
+    audit = [
+        (line["msg"], line.get("route"), line.get("status"))
+        for line in logs.parsed()
+        if line.get("audit") is True
+    ]
+    assert audit == [
+        ("request", "/register", 201),
+        ("request", "/login", 200),
+        ("request", "/login", 401),
+        ("request", "/token/refresh", 200),
+        ("RefreshReuse", None, None),
+        ("request", "/token/refresh", 401),
+    ]
+    others = [line for line in logs.parsed() if "audit" not in line]
+    assert {(line["method"], line["route"]) for line in others} == {
+        ("GET", "/me"),
+        ("GET", "/health"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "route", "status", "expected"),
+    [
+        ("POST", "/me/password", 204, True),
+        ("DELETE", "/me/mfa/totp", 204, True),
+        ("POST", "/password/forgot", 202, True),
+        ("GET", "/me/sessions", 200, False),
+        ("GET", "/todos", 429, True),
+        ("POST", "/todos", 201, False),
+        ("PATCH", "/todos/{todo_id}", 200, False),
+    ],
+)
+def test_which_answers_are_audited(method: str, route: str, status: int, expected: bool) -> None:
+    assert audited(method, route, status) is expected
