@@ -10,6 +10,7 @@
     disable USER | enable USER
     export [--output FILE]    every user, with password hashes, as JSON lines
     import [--input FILE]     create users from JSON lines (bcrypt hashes kept)
+    redrive-mail              move the mail dead-letter queue's messages back to the mail queue
 
 USER is an id, a username or an email. The stage's environment comes from
 ``.chalice/config.json`` as ``chalice local`` and ``chalice deploy`` read it; deployed
@@ -30,6 +31,7 @@ from typing import TextIO
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
+import boto3  # noqa: E402
 from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
 
 from chalicelib import portability, services  # noqa: E402
@@ -37,6 +39,11 @@ from chalicelib.config import Settings  # noqa: E402
 from chalicelib.errors import GatehouseError  # noqa: E402
 from chalicelib.items import UserRecord  # noqa: E402
 from chalicelib.keys import KeyDocument  # noqa: E402
+
+#: The dead-letter queue of a mail queue is named after it (infra/base.json).
+DEAD_LETTER_SUFFIX = "-dead-letter"
+#: SQS receives at most this many messages per call.
+_RECEIVE_MAX = 10
 
 
 class AdminError(Exception):
@@ -118,6 +125,31 @@ class Admin:
         self.svc.accounts.set_disabled(user.id, disabled)
         self.out.write(f"{user.username}\t{'disabled' if disabled else 'enabled'}\n")
 
+    def redrive_mail(self) -> int:
+        """Move every message of the mail dead-letter queue back to the mail queue, for
+        the queue's handler to send again once the cause (SES identity, sandbox, quota)
+        is fixed. Each message is sent to the mail queue before it is deleted from the
+        dead-letter queue: a failure in between sends one mail twice, never loses it.
+        Received messages stay invisible for a minute, so none is moved twice."""
+        settings = self.svc.settings
+        sqs = boto3.session.Session(region_name=settings.region).client("sqs")
+        queue = settings.mail_queue_name
+        target = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        source = sqs.get_queue_url(QueueName=queue + DEAD_LETTER_SUFFIX)["QueueUrl"]
+        moved = 0
+        while True:
+            batch = sqs.receive_message(
+                QueueUrl=source, MaxNumberOfMessages=_RECEIVE_MAX, VisibilityTimeout=60
+            ).get("Messages", [])
+            if not batch:
+                break
+            for message in batch:
+                sqs.send_message(QueueUrl=target, MessageBody=message["Body"])
+                sqs.delete_message(QueueUrl=source, ReceiptHandle=message["ReceiptHandle"])
+                moved += 1
+        self.out.write(f"moved {moved} message(s) to {queue}\n")
+        return moved
+
     def export(self, output: TextIO) -> None:
         for user in self.svc.store.scan_users():
             output.write(portability.export_line(user) + "\n")
@@ -153,6 +185,7 @@ def parser() -> argparse.ArgumentParser:
         commands.add_parser(name).add_argument("user")
     commands.add_parser("export").add_argument("--output", type=Path)
     commands.add_parser("import").add_argument("--input", type=Path)
+    commands.add_parser("redrive-mail")
     return top
 
 
@@ -165,6 +198,7 @@ def run(args: argparse.Namespace, admin: Admin) -> int:
         "end-sessions": lambda: admin.end_sessions(args.user),
         "disable": lambda: admin.set_disabled(args.user, True),
         "enable": lambda: admin.set_disabled(args.user, False),
+        "redrive-mail": admin.redrive_mail,
     }
     if args.command == "export":
         if args.output is None:
@@ -189,8 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         admin = Admin(services.Services.build(Settings.from_env()), sys.stdout)
         return run(args, admin)
     except (AdminError, GatehouseError, ClientError, BotoCoreError) as error:
-        # An AWS error reaches here only from the key source's writes; the operator
-        # sees AWS's own message (which secret, which permission), not a traceback.
+        # An AWS error reaches here from the key source's writes or the redrive's queue
+        # calls; the operator sees AWS's own message (which resource, which
+        # permission), not a traceback.
         message = error.detail if isinstance(error, GatehouseError) else str(error)
         print(f"error: {message}", file=sys.stderr)
         return 2
