@@ -97,7 +97,7 @@ def register() -> Response:
 def login() -> Response:
     body = _body()
     pair = services.get().login.login(
-        body["username"], body["password"], body.get("totp_code"), _device()
+        body["username"], body["password"], body.get("totp_code"), _device(), body.get("passkey")
     )
     return http.token_response_for(_request(), pair, body.get("refresh_cookie", False))
 
@@ -237,6 +237,56 @@ def disable_totp() -> Response:
     body = _body()
     services.get().me.disable_totp(_caller().user_id, body["password"], _device())
     return http.no_content()
+
+
+@app.route("/me/passkeys", authorizer=bearer)
+def list_passkeys() -> Response:
+    return http.json_response({"passkeys": services.get().passkeys.list_for(_caller().user_id)})
+
+
+@app.route("/me/passkeys/options", methods=["POST"], authorizer=bearer)
+def passkey_creation_options() -> Response:
+    body = _body()
+    options = services.get().me.passkey_options(
+        _caller().user_id, body["password"], body.get("totp_code"), _device()
+    )
+    return http.json_response({"options": options})
+
+
+@app.route("/me/passkeys", methods=["POST"], authorizer=bearer)
+def add_passkey() -> Response:
+    body = _body()
+    passkey = services.get().passkeys.enrol(
+        _caller().user_id, body["credential"], body.get("name"), _device()
+    )
+    return http.json_response(passkey, status=201)
+
+
+@app.route("/me/passkeys/{passkey_id}", methods=["PATCH"], authorizer=bearer)
+def rename_passkey(passkey_id: str) -> Response:
+    body = _body()
+    passkey = services.get().passkeys.rename(_caller().user_id, passkey_id, body["name"], _device())
+    return http.json_response(passkey)
+
+
+@app.route("/me/passkeys/{passkey_id}", methods=["DELETE"], authorizer=bearer)
+def remove_passkey(passkey_id: str) -> Response:
+    services.get().passkeys.remove(_caller().user_id, passkey_id, _device())
+    return http.no_content()
+
+
+@app.route("/passkeys/options", methods=["POST"])
+def passkey_request_options() -> Response:
+    body = _body()
+    options = services.get().passkeys.request_options(body.get("username"), _device())
+    return http.json_response({"options": options})
+
+
+@app.route("/passkeys/login", methods=["POST"])
+def passkey_login() -> Response:
+    body = _body()
+    pair = services.get().passkeys.sign_in(body["credential"], _device())
+    return http.token_response_for(_request(), pair, body.get("refresh_cookie", False))
 
 
 @app.route("/todos", authorizer=bearer)

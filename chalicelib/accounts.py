@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib import errors, identity
-from chalicelib.items import ActivityEvent, UserRecord
+from chalicelib.items import ActivityEvent, SecondFactor, UserRecord
 from chalicelib.passwords import PasswordHasher, PasswordPolicy
 from chalicelib.store import Store
 from chalicelib.tokens import is_id, new_id
@@ -154,6 +154,11 @@ class Accounts:
         """Remove the user, its guards (freeing the username and email), and everything
         in its partition: sessions, activity, to-dos."""
         self._store.delete_user(user)
+
+    def spend_factor(self, user_id: str, factor: SecondFactor) -> bool:
+        """Spend a TOTP step or recovery code outside a login (a step-up check); False
+        if it was spent meanwhile."""
+        return self._store.spend_factor(user_id, factor)
 
     def set_disabled(self, user_id: str, disabled: bool) -> bool:
         """Disable (or enable) a user. Disabling ends every session, so the authorizer

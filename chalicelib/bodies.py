@@ -8,6 +8,7 @@ disagree. String limits are generous parse-time caps; the rules for each value
 
 from __future__ import annotations
 
+from chalicelib.credentials import ASSERTION, REGISTRATION
 from chalicelib.http import Body, Field
 
 REGISTER_FIELDS = (
@@ -21,6 +22,8 @@ LOGIN_FIELDS = (
     Field("password", max_length=1024),
     Field("totp_code", required=False, max_length=64),
     Field("refresh_cookie", kind=bool, required=False),
+    #: A passkey assertion in place of ``totp_code`` (see passkeys.py).
+    Field("passkey", kind=dict, required=False, shape=ASSERTION),
 )
 #: ``refresh_token`` may instead come in the HttpOnly cookie (the web page's way).
 REFRESH_FIELDS = (
@@ -46,6 +49,20 @@ TODO_CHANGE_FIELDS = (
     Field("completed", kind=bool, required=False),
 )
 LOGOUT_FIELDS = (Field("refresh_token", required=False, max_length=1024),)
+STEP_UP_FIELDS = (
+    Field("password", max_length=1024),
+    Field("totp_code", required=False, max_length=64),
+)
+NEW_PASSKEY_FIELDS = (
+    Field("credential", kind=dict, shape=REGISTRATION),
+    Field("name", required=False, max_length=256),
+)
+PASSKEY_NAME_FIELDS = (Field("name", max_length=256),)
+PASSKEY_OPTIONS_FIELDS = (Field("username", required=False, max_length=320),)
+PASSKEY_LOGIN_FIELDS = (
+    Field("credential", kind=dict, shape=ASSERTION),
+    Field("refresh_cookie", kind=bool, required=False),
+)
 #: The body each route reads, by (method, route).
 BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/register"): Body(REGISTER_FIELDS),
@@ -62,4 +79,9 @@ BODIES: dict[tuple[str, str], Body] = {
     ("DELETE", "/me/mfa/totp"): Body(PASSWORD_FIELDS),
     ("POST", "/todos"): Body(TODO_FIELDS),
     ("PATCH", "/todos/{todo_id}"): Body(TODO_CHANGE_FIELDS),
+    ("POST", "/me/passkeys/options"): Body(STEP_UP_FIELDS),
+    ("POST", "/me/passkeys"): Body(NEW_PASSKEY_FIELDS),
+    ("PATCH", "/me/passkeys/{passkey_id}"): Body(PASSKEY_NAME_FIELDS),
+    ("POST", "/passkeys/options"): Body(PASSKEY_OPTIONS_FIELDS, optional=True),
+    ("POST", "/passkeys/login"): Body(PASSKEY_LOGIN_FIELDS),
 }

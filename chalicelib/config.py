@@ -46,6 +46,12 @@ def _pair(env: Mapping[str, str], name: str, default: tuple[int, int]) -> tuple[
         raise ValueError(f"{name} must look like 10/50, got {raw!r}") from None
 
 
+def _set(env: Mapping[str, str], name: str, default: str) -> frozenset[str]:
+    """A comma-separated list, such as ``CORS_ORIGINS``; blanks are skipped."""
+    raw = env.get(name) or default
+    return frozenset(part.strip() for part in raw.split(",") if part.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything that varies between stages. Defaults are the deployed ones."""
@@ -91,6 +97,13 @@ class Settings:
     #: Origins whose browser scripts may call the API (CORS); the page itself is
     #: same-origin and needs none.
     cors_origins: frozenset[str] = frozenset()
+    #: WebAuthn relying party: its id (a registrable domain, never an IP address), the
+    #: origins whose pages may use passkeys, and the name authenticators show.
+    webauthn_rp_id: str = "localhost"
+    webauthn_origins: frozenset[str] = frozenset({"http://localhost:8000"})
+    webauthn_rp_name: str = "Gatehouse"
+    #: The most passkeys one user may hold (then 409 ``passkey_limit_reached``).
+    passkey_limit: int = 10
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -129,7 +142,9 @@ class Settings:
             forgot_floor_seconds=_int(env, "FORGOT_FLOOR_MS", 300) / 1000,
             mfa_issuer=env.get("MFA_ISSUER", "Gatehouse"),
             todo_limit=_int(env, "TODO_LIMIT", 5000),
-            cors_origins=frozenset(
-                o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()
-            ),
+            cors_origins=_set(env, "CORS_ORIGINS", ""),
+            webauthn_rp_id=env.get("WEBAUTHN_RP_ID") or "localhost",
+            webauthn_origins=_set(env, "WEBAUTHN_ORIGINS", "http://localhost:8000"),
+            webauthn_rp_name=env.get("WEBAUTHN_RP_NAME") or "Gatehouse",
+            passkey_limit=_int(env, "PASSKEY_LIMIT", 10),
         )

@@ -133,6 +133,10 @@ class Table:
             items.TTL_ATTRIBUTE: {"N": str(event.at + items.EVENT_RETENTION_SECONDS)},
         }
 
+    def _event_put(self, event: ActivityEvent) -> dict[str, Any]:
+        """The transaction action that records ``event``."""
+        return {"Put": {"TableName": self.table_name, "Item": self._event_item(event)}}
+
     def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
         return {
             "Put": {

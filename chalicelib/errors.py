@@ -134,6 +134,16 @@ class TodoLimitReached(GatehouseError):
     default_detail = "The to-do list is full; delete some first."
 
 
+class PasskeyLimitReached(GatehouseError):
+    status, code, title = 409, "passkey_limit_reached", "Too many passkeys"
+    default_detail = "This account holds as many passkeys as it may; remove one first."
+
+
+class PasskeyExists(GatehouseError):
+    status, code, title = 409, "passkey_exists", "Passkey already registered"
+    default_detail = "This passkey is already registered to the account."
+
+
 class TooManyAttempts(GatehouseError):
     status, code, title = 429, "too_many_attempts", "Too many attempts"
     default_detail = "Too many attempts; wait before trying again."

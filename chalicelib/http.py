@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
-from typing import Any
+from typing import Any, Protocol
 
 from chalice.app import Request, Response
 
@@ -25,14 +25,31 @@ JSON = "application/json"
 # ---------------------------------------------------------------- request bodies
 
 
+Schema = dict[str, Any]
+
+
+class Shape(Protocol):
+    """The structure of a JSON object member (credentials.py has the WebAuthn ones)."""
+
+    def problems(self, path: str, value: Any) -> list[errors.FieldError]:
+        """Every way ``value`` (found at ``path``) is wrong; empty if it is right."""
+        ...
+
+    def schema(self) -> Schema:
+        """The JSON Schema of what ``problems`` accepts, for the OpenAPI document."""
+        ...
+
+
 @dataclass(frozen=True)
 class Field:
-    """One allowed member of a JSON body: its type, whether it must be there, its size."""
+    """One allowed member of a JSON body: its type, whether it must be there, its size;
+    an object member (``kind=dict``) is checked against its ``shape``."""
 
     name: str
     kind: type = str
     required: bool = True
     max_length: int = 1024
+    shape: Shape | None = None
 
 
 @dataclass(frozen=True)
@@ -107,9 +124,9 @@ def _check_fields(body: dict[str, Any], fields: tuple[Field, ...]) -> dict[str, 
                     errors.FieldError(field.name, "required", f"'{field.name}' is required.")
                 )
             continue
-        problem = _field_problem(field, value)
-        if problem:
-            problems.append(problem)
+        found = _field_problems(field, value)
+        if found:
+            problems.extend(found)
         else:
             result[field.name] = value
     if problems:
@@ -117,23 +134,29 @@ def _check_fields(body: dict[str, Any], fields: tuple[Field, ...]) -> dict[str, 
     return result
 
 
-def _field_problem(field: Field, value: Any) -> errors.FieldError | None:
+def _field_problems(field: Field, value: Any) -> list[errors.FieldError]:
+    if field.shape is not None:
+        return field.shape.problems(field.name, value)
     # bool is a subclass of int in Python; compare types exactly.
     if type(value) is not field.kind:
         kind = "a string" if field.kind is str else "a boolean"
-        return errors.FieldError(field.name, "invalid_type", f"'{field.name}' must be {kind}.")
+        return [errors.FieldError(field.name, "invalid_type", f"'{field.name}' must be {kind}.")]
     if isinstance(value, str):
         if len(value) > field.max_length:
-            return errors.FieldError(
-                field.name, "too_long", f"'{field.name}' is longer than {field.max_length}."
-            )
+            return [
+                errors.FieldError(
+                    field.name, "too_long", f"'{field.name}' is longer than {field.max_length}."
+                )
+            ]
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            return errors.FieldError(
-                field.name, "invalid_string", f"'{field.name}' is not valid Unicode text."
-            )
-    return None
+            return [
+                errors.FieldError(
+                    field.name, "invalid_string", f"'{field.name}' is not valid Unicode text."
+                )
+            ]
+    return []
 
 
 # ---------------------------------------------------------------- request facts

@@ -12,6 +12,9 @@ One table, ``pk`` / ``sk`` string keys, TTL on ``expires_at``:
 | event     | ``USER#<id>``      | ``EVENT#<at>#<ns>#<rand>`` | activity; TTL                   |
 | counter   | ``THROTTLE#<limit>#<hash>#<window>`` | ``THROTTLE`` | failures in a window; TTL  |
 | one-time  | ``TOKEN#<hash>``   | ``TOKEN``             | reset / verification token; TTL      |
+| passkey   | ``USER#<id>``      | ``PASSKEY#<hash>``    | a WebAuthn credential (passkeystore) |
+| count     | ``USER#<id>``      | ``PASSKEYCOUNT``      | how many passkeys the user holds     |
+| challenge | ``CHALLENGE#<hash>`` | ``CHALLENGE``       | a WebAuthn challenge, single use; TTL |
 
 Everything a user owns shares the user's partition, so one Query finds it all.
 Records are flat dataclasses of ``str``, ``str | None``, ``int`` and ``bool`` fields, and
@@ -20,6 +23,7 @@ Records are flat dataclasses of ``str``, ``str | None``, ``int`` and ``bool`` fi
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from dataclasses import dataclass, fields
@@ -102,6 +106,47 @@ class OneTimeRecord:
     expires_at: int
 
 
+@dataclass(frozen=True)
+class PasskeyRecord:
+    """A WebAuthn credential (see passkeys.py). Binary values are base64url;
+    ``transports`` is comma-joined; ``last_used_at`` is 0 until the first sign-in."""
+
+    user_id: str
+    credential_id: str
+    public_key: str
+    sign_count: int
+    transports: str
+    name: str
+    created_at: int
+    last_used_at: int
+    backed_up: bool
+
+
+@dataclass(frozen=True)
+class PasskeyUse:
+    """What a passkey sign-in writes in the transaction that opens the session: the new
+    sign count, conditional on the stored one (two racing assertions cannot both win)."""
+
+    user_id: str
+    credential_id: str
+    stored_count: int
+    new_count: int
+    at: int
+    backed_up: bool
+
+
+@dataclass(frozen=True)
+class ChallengeRecord:
+    """A WebAuthn challenge, stored under its SHA-256 only: ``purpose`` is
+    ``passkey_enrol`` (bound to ``user_id``) or ``passkey_login`` (bound to the
+    normalised login name it was asked for in ``login_key``, or to nobody)."""
+
+    purpose: str
+    user_id: str
+    login_key: str
+    expires_at: int
+
+
 def user_key(user_id: str) -> Key:
     return {"pk": {"S": f"USER#{user_id}"}, "sk": {"S": "PROFILE"}}
 
@@ -131,6 +176,20 @@ def throttle_key(limit: str, key_hash: str, window_start: int) -> Key:
 
 def one_time_key(token_hash: str) -> Key:
     return {"pk": {"S": f"TOKEN#{token_hash}"}, "sk": {"S": "TOKEN"}}
+
+
+def passkey_key(user_id: str, credential_id: str) -> Key:
+    """A credential id may be 1,023 bytes, more than a sort key holds: keyed by its hash."""
+    digest = hashlib.sha256(credential_id.encode("ascii")).hexdigest()
+    return {"pk": {"S": f"USER#{user_id}"}, "sk": {"S": f"PASSKEY#{digest}"}}
+
+
+def passkey_count_key(user_id: str) -> Key:
+    return {"pk": {"S": f"USER#{user_id}"}, "sk": {"S": "PASSKEYCOUNT"}}
+
+
+def challenge_key(challenge_hash: str) -> Key:
+    return {"pk": {"S": f"CHALLENGE#{challenge_hash}"}, "sk": {"S": "CHALLENGE"}}
 
 
 def user_partition(user_id: str) -> str:

@@ -8,20 +8,22 @@
    name and the IP, and is recorded on the account's activity when there is one.
 4. With MFA on, a correct password and no code is ``mfa_required``; a TOTP code or a
    recovery code is spent in the same transaction that opens the session, so it cannot
-   be replayed.
+   be replayed. A passkey assertion (``passkey``) may stand in for the code: its sign
+   count moves in that same transaction (passkeys.py).
 
 Four DynamoDB round trips on success: counters, guard, user, one transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 from chalicelib import errors
 from chalicelib.accounts import Accounts
 from chalicelib.items import ActivityEvent, SecondFactor, UserRecord
 from chalicelib.mfa import Totp
+from chalicelib.passkeys import Passkeys
 from chalicelib.passwords import PasswordHasher
 from chalicelib.sessions import NO_SECOND_FACTOR, Device, Sessions
 from chalicelib.throttle import Checked, Throttle
@@ -36,6 +38,7 @@ class Login:
         *,
         totp: Totp,
         sessions: Sessions,
+        passkeys: Passkeys,
         clock: Callable[[], float],
     ) -> None:
         self._accounts = accounts
@@ -43,12 +46,22 @@ class Login:
         self._throttle = throttle
         self._totp = totp
         self._sessions = sessions
+        self._passkeys = passkeys
         self._clock = clock
 
     def login(
-        self, login: str, password: str, totp_code: str | None, device: Device
+        self,
+        login: str,
+        password: str,
+        totp_code: str | None,
+        device: Device,
+        passkey: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The TokenPair of a new session, or ``InvalidCredentials``/``MfaRequired``/429."""
+        if passkey is not None and totp_code:
+            raise errors.ValidationError.of_field(
+                "passkey", "conflict", "Send a totp_code or a passkey, not both."
+            )
         checked = self._throttle.check(
             self._throttle.counters(account=self._accounts.login_key(login), ip=device.ip)
         )
@@ -58,29 +71,50 @@ class Login:
             self._fail(checked, None, device)
         elif not self._hasher.verify(password, user.password_hash) or user.disabled:
             self._fail(checked, user, device)
-        factor = NO_SECOND_FACTOR
-        if user.mfa_enabled:
+        factor, use = NO_SECOND_FACTOR, None
+        if user.mfa_enabled and passkey is not None:
+            use = self._passkeys.second_factor(user, passkey, device)
+            if use is None:
+                self._fail(checked, user, device)
+        elif user.mfa_enabled:
             factor = self._second_factor(user, totp_code, checked, device)
-        return self._sessions.start(user, device, factor=factor, clear=checked.account_keys)
+        return self._sessions.start(
+            user, device, factor=factor, clear=checked.account_keys, passkey=use
+        )
 
     def _second_factor(
-        self, user: UserRecord, code: str | None, checked: Checked, device: Device
+        self,
+        user: UserRecord,
+        code: str | None,
+        checked: Checked,
+        device: Device,
+        kind: str = "login",
     ) -> SecondFactor:
         if not code:
-            self._event(user, "login", "mfa_required", device)
+            self._event(user, kind, "mfa_required", device)
             raise errors.MfaRequired()
         factor = self._totp.second_factor(user, code)
         if factor is None:
-            self._fail(checked, user, device)
+            self._fail(checked, user, device, kind)
         return factor
 
-    def confirm_password(self, user: UserRecord, password: str, device: Device) -> None:
+    def confirm_password(self, user: UserRecord, password: str, device: Device) -> Checked:
         """Re-check a signed-in user's password (account changes), throttled like login."""
         checked = self._throttle.check(
             self._throttle.counters(account=user.username_key, ip=device.ip)
         )
         if not self._hasher.verify(password, user.password_hash):
             self._fail(checked, user, device, kind="password_check")
+        return checked
+
+    def step_up(self, user: UserRecord, password: str, code: str | None, device: Device) -> None:
+        """The password again and, with MFA on, a TOTP or recovery code too (spent, so
+        it cannot be used twice), before a change as strong as a new passkey."""
+        checked = self.confirm_password(user, password, device)
+        if user.mfa_enabled:
+            factor = self._second_factor(user, code, checked, device, kind="password_check")
+            if not self._accounts.spend_factor(user.id, factor):
+                self._fail(checked, user, device, kind="password_check")
 
     def _fail(
         self, checked: Checked, user: UserRecord | None, device: Device, kind: str = "login"

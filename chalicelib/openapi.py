@@ -118,6 +118,42 @@ SCHEMAS: dict[str, Schema] = {
             "checks": {"type": "object", "additionalProperties": _STR},
         }
     ),
+    "Passkey": _object(
+        {
+            "id": {**_STR, "description": "The credential id, base64url."},
+            "name": _STR,
+            "created_at": _SECONDS,
+            "last_used_at": {"type": ["integer", "null"], "description": "Null until used."},
+            "transports": {"type": "array", "items": _STR},
+            "backed_up": _BOOL,
+        }
+    ),
+    "PasskeyList": _object({"passkeys": {"type": "array", "items": _ref("Passkey")}}),
+    "CreationOptions": _object(
+        {
+            "options": {
+                "description": "PublicKeyCredentialCreationOptionsJSON (WebAuthn Level 3).",
+                "type": "object",
+                "required": [
+                    "rp",
+                    "user",
+                    "challenge",
+                    "pubKeyCredParams",
+                    "excludeCredentials",
+                    "authenticatorSelection",
+                ],
+            }
+        }
+    ),
+    "RequestOptions": _object(
+        {
+            "options": {
+                "description": "PublicKeyCredentialRequestOptionsJSON (WebAuthn Level 3).",
+                "type": "object",
+                "required": ["challenge", "rpId", "allowCredentials", "userVerification"],
+            }
+        }
+    ),
     "OpenApi": {"type": "object", "required": ["openapi", "paths"]},
     "FieldError": _object({"field": _STR, "code": _STR, "message": _STR}),
     "Problem": {
@@ -240,6 +276,28 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("DELETE", "/me/mfa/totp"): Operation(
         "Turn MFA off", 204, None, ("Refused", "NotFound", *_THROTTLED)
+    ),
+    ("GET", "/me/passkeys"): Operation("The caller's passkeys, newest first", 200, "PasskeyList"),
+    ("POST", "/me/passkeys/options"): Operation(
+        "Start a passkey enrolment (password, and a code when MFA is on)",
+        200,
+        "CreationOptions",
+        ("Refused", "NotFound", "Conflict", *_THROTTLED),
+    ),
+    ("POST", "/me/passkeys"): Operation(
+        "Finish a passkey enrolment", 201, "Passkey", ("NotFound", "Conflict", *_STORE)
+    ),
+    ("PATCH", "/me/passkeys/{passkey_id}"): Operation(
+        "Rename a passkey", 200, "Passkey", ("NotFound", *_STORE)
+    ),
+    ("DELETE", "/me/passkeys/{passkey_id}"): Operation(
+        "Remove a passkey", 204, None, ("NotFound", *_STORE)
+    ),
+    ("POST", "/passkeys/options"): Operation(
+        "Start a passkey sign-in", 200, "RequestOptions", _THROTTLED
+    ),
+    ("POST", "/passkeys/login"): Operation(
+        "Sign in with a passkey", 200, "TokenPair", ("Refused", *_THROTTLED)
     ),
     ("GET", "/todos"): Operation(
         "A page of to-dos, newest first",
@@ -377,6 +435,12 @@ def body_schema(fields: tuple[Field, ...]) -> Schema:
     type and size; an optional member may be null (it then counts as absent)."""
     properties: dict[str, Schema] = {}
     for spec in fields:
+        if spec.shape is not None:
+            shaped = spec.shape.schema()
+            properties[spec.name] = (
+                shaped if spec.required else {"anyOf": [shaped, {"type": "null"}]}
+            )
+            continue
         kind = "boolean" if spec.kind is bool else "string"
         schema: Schema = {"type": kind if spec.required else [kind, "null"]}
         if spec.kind is str:

@@ -1,4 +1,5 @@
-"""Security records: brute-force counters and one-time (reset, verification) tokens."""
+"""Security records: brute-force counters, one-time (reset, verification) tokens and
+WebAuthn challenges."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from chalicelib import items
 from chalicelib.dynamo import Table, aws_call, conditional
-from chalicelib.items import ActivityEvent, OneTimeRecord
+from chalicelib.items import ActivityEvent, ChallengeRecord, OneTimeRecord
 
 
 class SecurityRecords(Table):
@@ -22,18 +23,48 @@ class SecurityRecords(Table):
     def take_one_time(self, token_hash: str, purpose: str, now: int) -> OneTimeRecord | None:
         """Delete and return the token if it is live and for ``purpose``: single use even
         when two requests race, since only one conditional delete can succeed."""
+        taken = self._take(items.one_time_key(token_hash), purpose, now)
+        return items.decode(OneTimeRecord, taken) if taken is not None else None
+
+    def put_challenge(self, challenge_hash: str, record: ChallengeRecord) -> None:
+        item = {
+            **items.challenge_key(challenge_hash),
+            **items.encode(record, "challenge"),
+        }
+        with aws_call():
+            self._client.put_item(TableName=self.table_name, Item=item)
+
+    def take_challenge(
+        self, challenge_hash: str, purpose: str, now: int, *, user_id: str | None = None
+    ) -> ChallengeRecord | None:
+        """Spend a live challenge of ``purpose`` (and of ``user_id``, if given), like
+        ``take_one_time``. Another user's challenge is left unspent."""
+        bound = {":u": {"S": user_id}} if user_id is not None else {}
+        taken = self._take(items.challenge_key(challenge_hash), purpose, now, bound)
+        return items.decode(ChallengeRecord, taken) if taken is not None else None
+
+    def _take(
+        self, key: items.Key, purpose: str, now: int, bound: dict[str, Any] | None = None
+    ) -> items.Item | None:
+        """Delete ``key`` if it is live and for ``purpose`` (and, with ``bound``, of that
+        user): its attributes, or None. TTL deletion is lazy, so expiry is checked here."""
+        condition = "purpose = :p AND expires_at > :now"
+        if bound:
+            condition += " AND user_id = :u"
         answer = conditional(
             lambda: self._client.delete_item(
                 TableName=self.table_name,
-                Key=items.one_time_key(token_hash),
-                ConditionExpression="purpose = :p AND expires_at > :now",
-                ExpressionAttributeValues={":p": {"S": purpose}, ":now": {"N": str(now)}},
+                Key=key,
+                ConditionExpression=condition,
+                ExpressionAttributeValues={
+                    ":p": {"S": purpose},
+                    ":now": {"N": str(now)},
+                    **(bound or {}),
+                },
                 ReturnValues="ALL_OLD",
             )
         )
-        if answer is None:
-            return None
-        return items.decode(OneTimeRecord, answer.get("Attributes", {}))
+        return answer.get("Attributes", {}) if answer is not None else None
 
     def verify_email(self, user_id: str, email_key: str) -> bool:
         """Mark the email verified if it is still the one the token was sent to."""
@@ -95,6 +126,6 @@ class SecurityRecords(Table):
             for key, window_end in counters
         ]
         if event is not None:
-            actions.append({"Put": {"TableName": self.table_name, "Item": self._event_item(event)}})
+            actions.append(self._event_put(event))
         if actions:
             self._transact(actions)

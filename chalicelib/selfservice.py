@@ -1,19 +1,22 @@
 """What a signed-in user does to their own account: profile, password, deletion, MFA.
 
 Each action that needs the password again (deletion, turning MFA off, a new password)
-re-checks it through ``Login.confirm_password``, throttled like a login. Each change is
-recorded on the account's activity.
+re-checks it through ``Login.confirm_password``, throttled like a login; starting a
+passkey enrolment also needs the second factor when MFA is on (``Login.step_up``). Each
+change is recorded on the account's activity.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from chalicelib import errors
 from chalicelib.accounts import Accounts
 from chalicelib.items import ActivityEvent, UserRecord
 from chalicelib.login import Login
 from chalicelib.mfa import Enrolment, Mfa
+from chalicelib.passkeys import Passkeys
 from chalicelib.recovery import Recovery
 from chalicelib.sessions import Device, Sessions
 from chalicelib.throttle import Throttle
@@ -29,6 +32,7 @@ class SelfService:
         *,
         recovery: Recovery,
         throttle: Throttle,
+        passkeys: Passkeys,
         clock: Callable[[], float],
     ) -> None:
         self._accounts = accounts
@@ -37,6 +41,7 @@ class SelfService:
         self._mfa = mfa
         self._recovery = recovery
         self._throttle = throttle
+        self._passkeys = passkeys
         self._clock = clock
 
     def _event(self, user: UserRecord, kind: str, device: Device, outcome: str = "success") -> None:
@@ -99,3 +104,12 @@ class SelfService:
         self._login.confirm_password(user, password, device)
         self._mfa.disable(user)
         self._event(user, "mfa_disabled", device)
+
+    def passkey_options(
+        self, user_id: str, password: str, code: str | None, device: Device
+    ) -> dict[str, Any]:
+        """Creation options for a new passkey, after the step-up (password, and the
+        second factor when MFA is on)."""
+        user = self._accounts.get(user_id)
+        self._login.step_up(user, password, code, device)
+        return self._passkeys.creation_options(user)

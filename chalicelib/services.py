@@ -19,6 +19,7 @@ from chalicelib.keys import KeyStore, LocalKeyFile, SecretsManagerKeys
 from chalicelib.login import Login
 from chalicelib.mail import LocalOutbox, Mailer, SesMailer, SqsMailer
 from chalicelib.mfa import Mfa, SecretBox, Totp
+from chalicelib.passkeys import PasskeyPolicy, Passkeys, RelyingParty
 from chalicelib.passwords import PasswordHasher, PasswordPolicy
 from chalicelib.recovery import Recovery, RecoveryTimes
 from chalicelib.selfservice import SelfService
@@ -77,6 +78,7 @@ class Services:
     recovery: Recovery
     me: SelfService
     todos: Todos
+    passkeys: Passkeys
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -106,7 +108,23 @@ class Services:
             clock,
         )
         totp = Totp(SecretBox(tokens.secret_key), settings.mfa_issuer, clock)
-        login = Login(accounts, hasher, throttle, totp=totp, sessions=sessions, clock=clock)
+        passkeys = Passkeys(
+            table,
+            accounts,
+            sessions,
+            throttle,
+            policy=PasskeyPolicy(
+                RelyingParty(
+                    settings.webauthn_rp_id, settings.webauthn_rp_name, settings.webauthn_origins
+                ),
+                limit=settings.passkey_limit,
+            ),
+            data_key=tokens.secret_key,
+            clock=clock,
+        )
+        login = Login(
+            accounts, hasher, throttle, totp=totp, sessions=sessions, passkeys=passkeys, clock=clock
+        )
         mfa = Mfa(table, totp)
         recovery = Recovery(
             table,
@@ -124,6 +142,7 @@ class Services:
             mfa,
             recovery=recovery,
             throttle=throttle,
+            passkeys=passkeys,
             clock=clock,
         )
         return cls(
@@ -143,6 +162,7 @@ class Services:
                 clock,
                 max_per_user=settings.todo_limit,
             ),
+            passkeys=passkeys,
         )
 
     def health(self) -> dict[str, str]:

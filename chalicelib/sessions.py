@@ -26,7 +26,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib import errors, observability
-from chalicelib.items import ActivityEvent, Key, SecondFactor, SessionRecord, UserRecord
+from chalicelib.items import (
+    ActivityEvent,
+    Key,
+    PasskeyUse,
+    SecondFactor,
+    SessionRecord,
+    UserRecord,
+)
 from chalicelib.store import Store
 from chalicelib.tokens import AccessClaims, AccessTokens, RefreshToken, is_id, new_id
 
@@ -72,12 +79,15 @@ class Sessions:
         *,
         factor: SecondFactor = NO_SECOND_FACTOR,
         clear: Sequence[Key] = (),
+        passkey: PasskeyUse | None = None,
+        event_type: str = "login",
     ) -> dict[str, Any]:
         """Open a session for ``user`` and return its first ``TokenPair``.
 
-        One transaction writes the session and the login event, clears the account's
-        failure counters, spends the second factor, and checks the user still exists
-        and is not disabled; if any of that fails the login fails as a whole.
+        One transaction writes the session and the login event (``event_type``),
+        clears the account's failure counters, spends the second factor, moves the
+        passkey's sign count (passkeys.py), and checks the user still exists and is not
+        disabled; if any of that fails the login fails as a whole.
         """
         now = int(self._clock())
         session_id = new_id()
@@ -95,8 +105,11 @@ class Sessions:
             user_agent=device.user_agent,
             ip=device.ip,
         )
-        event = ActivityEvent(user.id, "login", "success", now, device.ip, device.user_agent)
-        if not self._store.open_session(session, event=event, clear=list(clear), factor=factor):
+        event = ActivityEvent(user.id, event_type, "success", now, device.ip, device.user_agent)
+        opened = self._store.open_session(
+            session, event=event, clear=list(clear), factor=factor, passkey=passkey
+        )
+        if not opened:
             raise errors.InvalidCredentials()
         return self._token_pair(session, refresh, now)
 

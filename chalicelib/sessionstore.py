@@ -9,7 +9,8 @@ from typing import Any
 
 from chalicelib import errors, items
 from chalicelib.dynamo import Table, conditional
-from chalicelib.items import ActivityEvent, SecondFactor, SessionRecord
+from chalicelib.items import ActivityEvent, PasskeyUse, SecondFactor, SessionRecord
+from chalicelib.passkeystore import use_action
 
 
 class SessionRecords(Table):
@@ -20,17 +21,26 @@ class SessionRecords(Table):
         event: ActivityEvent,
         clear: list[items.Key],
         factor: SecondFactor,
+        passkey: PasskeyUse | None = None,
     ) -> bool:
         """Write a new session, its login event and the cleared failure counters at once,
-        if the user still exists, is not disabled, and the second factor (if any) is
-        unspent. False otherwise: a racing delete, disable or replayed code loses."""
+        if the user still exists, is not disabled, the second factor (if any) is unspent
+        and the passkey (if any) still has the sign count the sign-in read. False
+        otherwise: a racing delete, disable, replayed code or cloned assertion loses."""
         actions: list[dict[str, Any]] = [
             self._user_guard(session.user_id, factor),
             {"Put": {"TableName": self.table_name, "Item": self._session_item(session)}},
-            {"Put": {"TableName": self.table_name, "Item": self._event_item(event)}},
+            self._event_put(event),
             *({"Delete": {"TableName": self.table_name, "Key": key}} for key in clear),
         ]
+        if passkey is not None:
+            actions.append(use_action(self.table_name, passkey))
         return self._transact(actions) is None
+
+    def spend_factor(self, user_id: str, factor: SecondFactor) -> bool:
+        """Spend a TOTP step or recovery code outside a login (a step-up check), with the
+        same conditions as a login; False if it was spent meanwhile or the user is gone."""
+        return self._transact([self._user_guard(user_id, factor)]) is None
 
     def _user_guard(self, user_id: str, factor: SecondFactor) -> dict[str, Any]:
         condition = "attribute_exists(pk) AND disabled = :no"

@@ -1,8 +1,8 @@
 """The one DynamoDB table, as one object: users (this module), sessions
-(sessionstore.py) and security records (securitystore.py), on the shared plumbing of
-dynamo.py. Guards are written with the user in one transaction under
-``attribute_not_exists``, so uniqueness holds under any concurrency with no
-read-then-write.
+(sessionstore.py), security records (securitystore.py) and passkeys (passkeystore.py),
+on the shared plumbing of dynamo.py. Guards are written with the user in one
+transaction under ``attribute_not_exists``, so uniqueness holds under any concurrency
+with no read-then-write.
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ from chalicelib.dynamo import (  # connect, create_table, CLIENT_CONFIG: re-expo
     create_table,
 )
 from chalicelib.items import ActivityEvent, UserRecord
+from chalicelib.passkeystore import PasskeyRecords
 from chalicelib.securitystore import SecurityRecords
 from chalicelib.sessionstore import SessionRecords
 
 __all__ = ["CLIENT_CONFIG", "Store", "connect", "create_table"]
 
 
-class Store(SessionRecords, SecurityRecords):
+class Store(SessionRecords, SecurityRecords, PasskeyRecords):
     """Typed access to the table; returns records, raises domain errors."""
 
     def create_user(self, user: UserRecord) -> None:

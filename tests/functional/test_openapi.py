@@ -74,7 +74,12 @@ def test_body_schemas_are_the_bodies_the_routes_check(document: dict[str, Any]) 
         assert schema["required"] == [f.name for f in body.fields if f.required]
         for field in body.fields:
             member = schema["properties"][field.name]
-            if field.kind is bool:
+            if field.shape is not None:  # an object member: its shape's schema (nullable)
+                shaped = field.shape.schema()
+                assert member == (
+                    shaped if field.required else {"anyOf": [shaped, {"type": "null"}]}
+                )
+            elif field.kind is bool:
                 assert member["type"] in ("boolean", ["boolean", "null"])
             else:
                 assert member["maxLength"] == field.max_length

@@ -1,0 +1,214 @@
+"""WebAuthn verification, with Yubico's ``fido2`` (its ``Fido2Server``).
+
+Imported only when a passkey route runs (passkeys.py imports it inside its methods), so
+no other route and no cold start pays for ``fido2``; see README, "Passkeys", for why
+this library and what importing it costs.
+
+Two stages, each with its own kind of failure:
+
+1. ``parse_*`` reads the bytes of a credential whose JSON shape credentials.py has
+   already checked: client data that is not JSON, an attestation object or
+   authenticator data that is not what WebAuthn says is a ``ValidationError`` (400)
+   naming the member, like any other malformed body.
+2. ``verify_*`` runs the ceremony against the challenge the caller found in the table:
+   type, origin, challenge, rp id hash, UP and UV flags, a supported algorithm, the
+   signature. Any failure is ``Refused`` with a reason for the log, never for the client.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from fido2 import cbor
+from fido2.cose import CoseKey, UnsupportedKey
+from fido2.server import Fido2Server
+from fido2.utils import websafe_encode
+from fido2.webauthn import (
+    Aaguid,
+    AttestationObject,
+    AttestedCredentialData,
+    AuthenticationResponse,
+    AuthenticatorAssertionResponse,
+    AuthenticatorAttestationResponse,
+    AuthenticatorData,
+    CollectedClientData,
+    PublicKeyCredentialRpEntity,
+    RegistrationResponse,
+    UserVerificationRequirement,
+)
+
+from chalicelib import errors
+from chalicelib.credentials import ALGORITHMS, Assertion, Registration
+
+if TYPE_CHECKING:
+    from chalicelib.passkeys import RelyingParty
+
+#: What parsing untrusted CBOR, JSON and binary structures can raise in ``fido2``.
+_MALFORMED = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    OverflowError,
+    RecursionError,
+    struct.error,
+)
+T = TypeVar("T")
+#: Authenticators make ids of at least 16 random bytes (WebAuthn 4, "Credential ID");
+#: a shorter one is not a passkey's.
+MIN_CREDENTIAL_ID_BYTES = 16
+
+
+class Refused(Exception):
+    """The credential is well formed but does not pass; ``reason`` is for the log."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class NewCredential:
+    """What an enrolment stores: the id, the COSE public key (CBOR), the counts."""
+
+    credential_id: bytes
+    public_key: bytes
+    sign_count: int
+    backed_up: bool
+
+
+@dataclass(frozen=True)
+class Asserted:
+    sign_count: int
+    backed_up: bool
+
+
+def _parsed(member: str, build: Callable[[], T]) -> T:
+    try:
+        return build()
+    except _MALFORMED:
+        raise errors.ValidationError.of_field(
+            member, "invalid_format", f"'{member}' is not what WebAuthn says it holds."
+        ) from None
+
+
+def _client_data(raw: bytes, path: str) -> CollectedClientData:
+    def build() -> CollectedClientData:
+        parsed = CollectedClientData(raw)
+        if not isinstance(parsed.type, str) or not isinstance(parsed.origin, str):
+            raise TypeError("type and origin are strings")
+        return parsed
+
+    return _parsed(f"{path}.response.clientDataJSON", build)
+
+
+def parse_registration(registration: Registration, path: str) -> RegistrationResponse:
+    """The registration as ``fido2`` objects; 400 if its bytes are not WebAuthn's."""
+    client_data = _client_data(registration.client_data, path)
+    attestation = _parsed(
+        f"{path}.response.attestationObject",
+        lambda: AttestationObject(registration.attestation_object),
+    )
+    return RegistrationResponse(
+        raw_id=registration.credential_id,
+        response=AuthenticatorAttestationResponse(
+            client_data=client_data, attestation_object=attestation
+        ),
+    )
+
+
+def parse_assertion(assertion: Assertion, path: str) -> AuthenticationResponse:
+    """The assertion as ``fido2`` objects; 400 if its bytes are not WebAuthn's."""
+    client_data = _client_data(assertion.client_data, path)
+    authenticator_data = _parsed(
+        f"{path}.response.authenticatorData",
+        lambda: AuthenticatorData(assertion.authenticator_data),
+    )
+    return AuthenticationResponse(
+        raw_id=assertion.credential_id,
+        response=AuthenticatorAssertionResponse(
+            client_data=client_data,
+            authenticator_data=authenticator_data,
+            signature=assertion.signature,
+            user_handle=assertion.user_handle,
+        ),
+    )
+
+
+def challenge_of(response: RegistrationResponse | AuthenticationResponse) -> bytes:
+    """The challenge the client signed, by which the caller finds the stored one."""
+    return response.response.client_data.challenge
+
+
+class Ceremony:
+    """Verifies registrations and assertions for one relying party."""
+
+    def __init__(self, rp: RelyingParty) -> None:
+        self._server = Fido2Server(
+            PublicKeyCredentialRpEntity(name=rp.name, id=rp.id),
+            attestation="none",  # type: ignore[arg-type]  # fido2 accepts the string
+            verify_origin=lambda origin: isinstance(origin, str) and origin in rp.origins,
+        )
+
+    @staticmethod
+    def _state(challenge: bytes) -> dict[str, Any]:
+        """What ``Fido2Server`` keeps between begin and complete: here, the stored
+        challenge found by the caller; user verification is always required."""
+        return {
+            "challenge": websafe_encode(challenge),
+            "user_verification": UserVerificationRequirement.REQUIRED,
+        }
+
+    def verify_registration(
+        self, response: RegistrationResponse, challenge: bytes
+    ) -> NewCredential:
+        """Check a new credential against ``challenge``; ``Refused`` if it does not pass."""
+        _same_window(response.response.client_data)
+        auth_data = response.response.attestation_object.auth_data
+        credential = auth_data.credential_data
+        if credential is None:
+            raise Refused("no attested credential data")
+        if credential.credential_id != response.raw_id:
+            raise Refused("credential id differs from rawId")
+        if len(credential.credential_id) < MIN_CREDENTIAL_ID_BYTES:
+            raise Refused("credential id shorter than 16 bytes")
+        key = credential.public_key
+        if isinstance(key, UnsupportedKey) or key.ALGORITHM not in ALGORITHMS:
+            raise Refused(f"unsupported algorithm {key.get(3)!r}")
+        try:
+            self._server.register_complete(self._state(challenge), response)
+        except ValueError as error:
+            raise Refused(str(error)) from None
+        return NewCredential(
+            credential_id=credential.credential_id,
+            public_key=cbor.encode(dict(key)),
+            sign_count=auth_data.counter,
+            backed_up=auth_data.is_backed_up(),
+        )
+
+    def verify_assertion(
+        self, response: AuthenticationResponse, challenge: bytes, public_key: bytes
+    ) -> Asserted:
+        """Check an assertion by the stored ``public_key``; ``Refused`` if it does not pass."""
+        _same_window(response.response.client_data)
+        try:
+            stored = AttestedCredentialData.create(
+                Aaguid.NONE,
+                response.raw_id,
+                CoseKey.parse(cbor.decode(public_key)),  # type: ignore[arg-type]
+            )
+            self._server.authenticate_complete(self._state(challenge), [stored], response)
+        except _MALFORMED as error:
+            raise Refused(str(error) or type(error).__name__) from None
+        auth_data = response.response.authenticator_data
+        return Asserted(sign_count=auth_data.counter, backed_up=auth_data.is_backed_up())
+
+
+def _same_window(client_data: CollectedClientData) -> None:
+    """The page ran in a top-level window: Gatehouse's page is never framed."""
+    if client_data.cross_origin:
+        raise Refused("cross-origin ceremony")
