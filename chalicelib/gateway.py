@@ -1,6 +1,6 @@
 """Answers API Gateway gives before app.py runs, and what the contract wants instead.
 
-One table, rendered twice: as ``AWS::ApiGateway::GatewayResponse`` resources in the
+One table, rendered twice: as the API document's gateway responses (scripts/render_infra.py) in the
 deployed template, and by ``chalicelib.localgateway`` around Chalice's ``LocalGateway``
 (the imitation that ``chalice local`` and ``chalice.test.Client`` use). So local, tests
 and AWS answer alike.
