@@ -1,4 +1,5 @@
-/* Gatehouse web page: register, log in, and a dashboard (profile, to-dos, sessions).
+/* Gatehouse web page: register, log in (password or passkey), and a dashboard (profile,
+ * to-dos, sessions, passkeys).
  *
  * Plain JavaScript, no build step, served under a strict Content-Security-Policy (no
  * inline script or style), so everything here is wired with addEventListener and every
@@ -37,6 +38,7 @@
     common: "This password is too common; choose another.",
     contains_username: "Do not use your username in it.",
     contains_email: "Do not use your email address in it.",
+    verification_failed: "The passkey could not be verified. Please try again.",
   };
 
   function $(id) {
@@ -240,6 +242,9 @@
     todoNodes.clear();
     $("todo-list").replaceChildren();
     $("session-list").replaceChildren();
+    $("passkey-list").replaceChildren();
+    $("passkey-empty").hidden = true;
+    $("passkey-totp-group").hidden = true;
     $("todo-more").hidden = true;
     $("todo-empty").hidden = true;
     ["profile-username", "profile-display-name", "profile-email", "profile-email-status"].forEach(
@@ -453,6 +458,13 @@
       .forEach(clearErrors);
     document.title = TITLES[name] + " · Gatehouse";
     if (focus) $(name + "-title").focus();
+    // Passkey autofill runs while the log-in screen shows, and only then.
+    if (name === "login") {
+      $("passkey-login-error").textContent = "";
+      startAutofill();
+    } else {
+      stopAutofill();
+    }
   }
 
   function currentView() {
@@ -469,8 +481,19 @@
     $("login-totp").value = "";
   }
 
-  onSubmit("login-form", async function (form) {
+  /* A token pair from /login or /passkeys/login: the session starts, the form forgets. */
+  async function signedIn(pair) {
+    generation += 1;
+    setToken(pair);
+    $("login-form").reset();
+    hideTotp();
+    $("passkey-login-error").textContent = "";
+    await enterDashboard();
+  }
+
+  onSubmit("login-form", async function () {
     clearMessages();
+    $("passkey-login-error").textContent = "";
     var username = $("login-username").value.trim();
     var password = $("login-password").value;
     var needsCode = !$("login-totp-group").hidden;
@@ -487,12 +510,7 @@
     var body = { username: username, password: password, refresh_cookie: true };
     if (needsCode) body.totp_code = code;
     try {
-      var pair = await send("POST", "/login", body);
-      generation += 1;
-      setToken(pair);
-      form.reset();
-      hideTotp();
-      await enterDashboard();
+      await signedIn(await send("POST", "/login", body));
     } catch (error) {
       if (error.code === "mfa_required") {
         $("login-totp-group").hidden = false;
@@ -676,7 +694,12 @@
   async function enterDashboard() {
     var session = generation;
     showView("dashboard", { focus: false });
-    var loaded = await Promise.allSettled([loadProfile(), loadTodos(true), loadSessions()]);
+    var loaded = await Promise.allSettled([
+      loadProfile(),
+      loadTodos(true),
+      loadSessions(),
+      loadPasskeys(),
+    ]);
     if (session !== generation) return;
     var failed = loaded.filter(function (outcome) {
       return outcome.status === "rejected" && !outcome.reason.handled;
@@ -703,6 +726,8 @@
     status.className = data.email ? (data.email_verified ? "badge ok" : "badge warn") : "badge";
     $("resend-verification").hidden = !data.email || data.email_verified;
     $("display-name-input").value = data.display_name || "";
+    // Adding a passkey asks for the second factor too when the account has one.
+    $("passkey-totp-group").hidden = !data.mfa_enabled;
   }
 
   onClick($("resend-verification"), async function () {
@@ -751,6 +776,76 @@
     $("login-username").focus();
     showFlash("You have been signed out on every device.");
   });
+
+  // ------------------------------------------------------------------ inline editing
+
+  function onEscape(node, handler) {
+    node.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        handler();
+      }
+    });
+  }
+
+  /* A one-line editor in place of a list item's row (a to-do's text, a passkey's name).
+   * Enter saves through ``spec.save(text)`` and closes; Escape or Cancel closes; an
+   * empty text is refused next to the item, an unchanged one just closes. The caller
+   * puts ``form`` in place and focuses ``input``. */
+  function textEditor(spec) {
+    var input = make("input", {
+      type: "text",
+      id: spec.id,
+      maxlength: spec.maxLength,
+      autocomplete: "off",
+      "data-testid": spec.testId + "-edit-input",
+      "aria-describedby": spec.error.id,
+    });
+    input.value = spec.value;
+    var save = make("button", {
+      type: "submit",
+      className: "small primary",
+      "data-testid": spec.testId + "-save",
+      text: spec.saveText,
+    });
+    var cancel = make("button", {
+      type: "button",
+      className: "small",
+      "data-testid": spec.testId + "-cancel",
+      text: "Cancel",
+    });
+    var form = make("form", { className: spec.className, novalidate: true }, [
+      make("label", { for: spec.id, className: "visually-hidden", text: spec.label }),
+      input,
+      make("div", { className: "editor-actions" }, [save, cancel]),
+    ]);
+    cancel.addEventListener("click", spec.close);
+    onEscape(input, spec.close);
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      spec.error.replaceChildren();
+      var text = input.value.trim();
+      if (!text) {
+        setError(spec.error, [spec.emptyMessage]);
+        input.focus();
+        return;
+      }
+      if (text === spec.value) {
+        spec.close();
+        return;
+      }
+      busy(form, async function () {
+        try {
+          await spec.save(text);
+          spec.close();
+        } catch (failure) {
+          if (!failure.handled) setError(spec.error, [problemMessage(failure)]);
+          input.focus();
+        }
+      });
+    });
+    return { form: form, input: input };
+  }
 
   // ------------------------------------------------------------------ to-dos
 
@@ -917,72 +1012,29 @@
     });
 
     function openEditor() {
-      var inputId = "todo-edit-" + id;
-      var input = make("input", {
-        type: "text",
-        id: inputId,
-        maxlength: 1000,
-        autocomplete: "off",
-        "data-testid": "todo-edit-input",
-        "aria-describedby": "todo-error-" + id,
-      });
-      input.value = todo.text;
-      var save = make("button", {
-        type: "submit",
-        className: "small primary",
-        "data-testid": "todo-save",
-        text: "Save",
-      });
-      var cancel = make("button", {
-        type: "button",
-        className: "small",
-        "data-testid": "todo-cancel",
-        text: "Cancel",
-      });
-      var form = make("form", { className: "todo-row todo-editor", novalidate: true }, [
-        make("label", { for: inputId, className: "visually-hidden", text: "Edit to-do" }),
-        input,
-        make("div", { className: "todo-actions" }, [save, cancel]),
-      ]);
-      function close() {
-        form.replaceWith(row);
-        edit.focus();
-      }
-      cancel.addEventListener("click", close);
-      input.addEventListener("keydown", function (event) {
-        if (event.key === "Escape") {
-          event.preventDefault();
-          close();
-        }
-      });
-      form.addEventListener("submit", function (event) {
-        event.preventDefault();
-        error.replaceChildren();
-        var text = input.value.trim();
-        if (!text) {
-          setError(error, ["Write something, or delete the to-do instead."]);
-          input.focus();
-          return;
-        }
-        if (text === todo.text) {
-          close();
-          return;
-        }
-        busy(form, async function () {
-          try {
-            show(await api("PATCH", "/todos/" + encodeURIComponent(id), { text: text }));
-            close();
-            announce("Saved: " + todo.text);
-          } catch (failure) {
-            fail(failure);
-            input.focus();
-          }
-        });
+      var editor = textEditor({
+        id: "todo-edit-" + id,
+        label: "Edit to-do",
+        value: todo.text,
+        maxLength: 1000,
+        testId: "todo",
+        className: "todo-row todo-editor",
+        saveText: "Save",
+        error: error,
+        emptyMessage: "Write something, or delete the to-do instead.",
+        save: async function (text) {
+          show(await api("PATCH", "/todos/" + encodeURIComponent(id), { text: text }));
+          announce("Saved: " + todo.text);
+        },
+        close: function () {
+          editor.form.replaceWith(row);
+          edit.focus();
+        },
       });
       error.replaceChildren();
-      row.replaceWith(form);
-      input.focus();
-      input.select();
+      row.replaceWith(editor.form);
+      editor.input.focus();
+      editor.input.select();
     }
 
     return item;
@@ -1129,6 +1181,512 @@
       });
     }
   });
+
+  // ------------------------------------------------------------------ passkeys: encoding
+
+  /* WebAuthn speaks ArrayBuffers; the API speaks the WebAuthn Level 3 JSON forms, with
+   * every binary member as base64url without padding. The browser's own converters
+   * (parseCreationOptionsFromJSON, toJSON) are newer than WebAuthn itself, so the page
+   * converts for itself. */
+  function toBase64url(data) {
+    var bytes =
+      data instanceof ArrayBuffer
+        ? new Uint8Array(data)
+        : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    var binary = "";
+    for (var i = 0; i < bytes.length; i += 1) binary += String.fromCharCode(bytes[i]);
+    return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  function fromBase64url(text) {
+    var base64 = String(text).replace(/-/g, "+").replace(/_/g, "/");
+    var binary = atob(base64 + "===".slice((base64.length + 3) % 4));
+    var bytes = new Uint8Array(binary.length);
+    for (var i = 0; i < binary.length; i += 1) bytes[i] = binary.charCodeAt(i);
+    return bytes.buffer;
+  }
+
+  function withBinaryIds(descriptors) {
+    return (descriptors || []).map(function (descriptor) {
+      return Object.assign({}, descriptor, { id: fromBase64url(descriptor.id) });
+    });
+  }
+
+  function creationOptions(json) {
+    return Object.assign({}, json, {
+      challenge: fromBase64url(json.challenge),
+      user: Object.assign({}, json.user, { id: fromBase64url(json.user.id) }),
+      excludeCredentials: withBinaryIds(json.excludeCredentials),
+    });
+  }
+
+  function requestOptions(json) {
+    return Object.assign({}, json, {
+      challenge: fromBase64url(json.challenge),
+      allowCredentials: withBinaryIds(json.allowCredentials),
+    });
+  }
+
+  /* Extension outputs may hold binary values (prf, largeBlob): base64url them too. */
+  function jsonable(value) {
+    if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) return toBase64url(value);
+    if (Array.isArray(value)) return value.map(jsonable);
+    if (value && typeof value === "object") {
+      var plain = {};
+      Object.keys(value).forEach(function (key) {
+        plain[key] = jsonable(value[key]);
+      });
+      return plain;
+    }
+    return value;
+  }
+
+  /* The members every PublicKeyCredential's JSON form has, around its ``response``. */
+  function credentialJSON(credential, response) {
+    var json = {
+      id: credential.id,
+      rawId: toBase64url(credential.rawId),
+      type: credential.type,
+      response: response,
+      clientExtensionResults: jsonable(credential.getClientExtensionResults()),
+    };
+    if (credential.authenticatorAttachment) {
+      json.authenticatorAttachment = credential.authenticatorAttachment;
+    }
+    return json;
+  }
+
+  /* RegistrationResponseJSON. */
+  function registrationJSON(credential) {
+    var response = credential.response;
+    var json = {
+      clientDataJSON: toBase64url(response.clientDataJSON),
+      attestationObject: toBase64url(response.attestationObject),
+      transports: typeof response.getTransports === "function" ? response.getTransports() : [],
+    };
+    return credentialJSON(credential, json);
+  }
+
+  /* AuthenticationResponseJSON. */
+  function authenticationJSON(credential) {
+    var response = credential.response;
+    var json = {
+      clientDataJSON: toBase64url(response.clientDataJSON),
+      authenticatorData: toBase64url(response.authenticatorData),
+      signature: toBase64url(response.signature),
+    };
+    // Null, or empty, from an authenticator that keeps no user handle: then left out.
+    if (response.userHandle && response.userHandle.byteLength) {
+      json.userHandle = toBase64url(response.userHandle);
+    }
+    return credentialJSON(credential, json);
+  }
+
+  // ------------------------------------------------------------------ passkeys: messages
+
+  var passkeysSupported =
+    typeof window.PublicKeyCredential === "function" &&
+    Boolean(navigator.credentials) &&
+    typeof navigator.credentials.get === "function";
+  var conditionalSupport = null;
+
+  /* Resolves true where the browser offers passkeys in the username field's autofill. */
+  function conditionalAvailable() {
+    if (!conditionalSupport) {
+      var probe = passkeysSupported && PublicKeyCredential.isConditionalMediationAvailable;
+      conditionalSupport =
+        typeof probe === "function"
+          ? Promise.resolve()
+              .then(function () {
+                return PublicKeyCredential.isConditionalMediationAvailable();
+              })
+              .then(Boolean, function () {
+                return false;
+              })
+          : Promise.resolve(false);
+    }
+    return conditionalSupport;
+  }
+
+  var PASSKEY_LOGIN_MESSAGES = {
+    invalid_credentials:
+      "That passkey was not accepted: it may have been removed from your account. " +
+      "Log in with your password instead.",
+  };
+
+  var PASSKEY_ADD_MESSAGES = {
+    passkey_exists: "That passkey is already on your account.",
+    passkey_limit_reached:
+      "Your account holds as many passkeys as it may. Delete one to add another.",
+  };
+
+  /* What a failed passkey request means in words: an API problem, or the browser's
+   * DOMException (whose own messages are written for developers). */
+  function passkeyMessage(error, creating, overrides) {
+    if (error instanceof ApiError) return problemMessage(error, overrides);
+    switch (error && error.name) {
+      case "NotAllowedError":
+        return creating
+          ? "No passkey was created: the request was cancelled or timed out."
+          : "No passkey was used: the request was cancelled or timed out.";
+      case "InvalidStateError":
+        return "This device already holds a passkey for your account.";
+      case "SecurityError":
+        return (
+          "Passkeys do not work at this address: open this page at its usual address " +
+          "(a name such as localhost, not an IP address)."
+        );
+      case "NotSupportedError":
+        return "This device cannot make a passkey of a kind this site accepts.";
+      case "AbortError":
+        return "The passkey request was cancelled.";
+      default:
+        return "The passkey request failed. Please try again.";
+    }
+  }
+
+  // ------------------------------------------------------------------ passkeys: sign in
+
+  /* One sign-in ceremony: the server's challenge (for ``username`` when given, else for
+   * whichever passkey the browser offers), then the authenticator's signature over it. */
+  async function passkeyAssertion(username, extra) {
+    var answer = await send("POST", "/passkeys/options", username ? { username: username } : {});
+    if (extra && extra.signal && extra.signal.aborted) throw extra.signal.reason;
+    var request = Object.assign({ publicKey: requestOptions(answer.options) }, extra);
+    return authenticationJSON(await navigator.credentials.get(request));
+  }
+
+  async function passkeyLogin(credential) {
+    var errorLine = $("passkey-login-error");
+    errorLine.textContent = "";
+    try {
+      await signedIn(
+        await send("POST", "/passkeys/login", { credential: credential, refresh_cookie: true }),
+      );
+    } catch (error) {
+      errorLine.textContent = passkeyMessage(error, false, PASSKEY_LOGIN_MESSAGES);
+    }
+  }
+
+  /* Autofill (conditional mediation): while the log-in screen shows, a background request
+   * lets the browser offer its passkeys under the username field. A browser allows one
+   * WebAuthn request at a time, so it is aborted, and its end awaited, before any other
+   * passkey request and when the screen is left. Its challenge lives five minutes on the
+   * server, so it is renewed before then. A passkey the server refused is not offered
+   * again until the screen is next shown: autofill would only present it once more. */
+  var AUTOFILL_RENEW_MS = 4 * 60 * 1000;
+  var autofill = null;
+
+  function startAutofill() {
+    if (autofill || !passkeysSupported) return;
+    var run = { controller: new AbortController(), timer: null };
+    autofill = run;
+    run.done = runAutofill(run).finally(function () {
+      clearTimeout(run.timer);
+      if (autofill === run) autofill = null;
+    });
+  }
+
+  function stopAutofill() {
+    var run = autofill;
+    if (!run) return Promise.resolve();
+    autofill = null;
+    run.controller.abort();
+    return run.done;
+  }
+
+  async function runAutofill(run) {
+    if (!(await conditionalAvailable()) || autofill !== run) return;
+    $("login-username").setAttribute("autocomplete", "username webauthn");
+    run.timer = setTimeout(function () {
+      if (autofill === run) stopAutofill().then(startAutofill);
+    }, AUTOFILL_RENEW_MS);
+    var credential;
+    try {
+      credential = await passkeyAssertion(null, {
+        mediation: "conditional",
+        signal: run.controller.signal,
+      });
+    } catch (error) {
+      return; // aborted, or no autofill here: the button still works
+    }
+    if (autofill !== run) return;
+    autofill = null; // spent: nothing left to abort
+    await passkeyLogin(credential);
+  }
+
+  onClick($("passkey-login"), async function () {
+    clearMessages();
+    $("passkey-login-error").textContent = "";
+    await stopAutofill();
+    var credential;
+    try {
+      credential = await passkeyAssertion(null);
+    } catch (error) {
+      $("passkey-login-error").textContent = passkeyMessage(error, false);
+      if (currentView() === "login") startAutofill();
+      return;
+    }
+    await passkeyLogin(credential);
+  });
+
+  /* MFA prompt after a correct password: a passkey of this account in place of the code. */
+  onClick($("login-mfa-passkey"), async function () {
+    var form = $("login-form");
+    clearErrors(form);
+    var username = $("login-username").value.trim();
+    var password = $("login-password").value;
+    if (
+      missing([
+        ["login-username", username, "Enter your username or email."],
+        ["login-password", password, "Enter your password."],
+      ])
+    ) {
+      return;
+    }
+    await stopAutofill();
+    try {
+      var passkey = await passkeyAssertion(username);
+      await signedIn(
+        await send("POST", "/login", {
+          username: username,
+          password: password,
+          passkey: passkey,
+          refresh_cookie: true,
+        }),
+      );
+    } catch (error) {
+      setError($("login-error"), [
+        passkeyMessage(error, false, {
+          invalid_credentials: "The passkey, username or password was not accepted.",
+        }),
+      ]);
+    }
+  });
+
+  $("passkey-signin").hidden = !passkeysSupported;
+  $("login-mfa-passkey").hidden = !passkeysSupported;
+
+  // ------------------------------------------------------------------ passkeys: dashboard
+
+  var passkeyCount = 0; // numbers the DOM ids of list items (credential ids can be long)
+
+  function updatePasskeyEmpty() {
+    $("passkey-empty").hidden = $("passkey-list").childElementCount > 0;
+  }
+
+  async function loadPasskeys() {
+    var session = generation;
+    var data = await api("GET", "/me/passkeys");
+    if (session !== generation) return;
+    $("passkey-list").replaceChildren.apply($("passkey-list"), data.passkeys.map(passkeyItem));
+    updatePasskeyEmpty();
+  }
+
+  function passkeyDetails(passkey) {
+    return (
+      "Added " +
+      formatTime(passkey.created_at) +
+      " · " +
+      (passkey.last_used_at ? "last used " + formatTime(passkey.last_used_at) : "never used")
+    );
+  }
+
+  function passkeyItem(passkey) {
+    passkeyCount += 1;
+    var number = passkeyCount;
+    var titleId = "passkey-title-" + number;
+    var path = "/me/passkeys/" + encodeURIComponent(passkey.id);
+    var name = make("span", { "data-testid": "passkey-name-text", text: passkey.name });
+    var title = make("p", { className: "passkey-title", id: titleId }, [
+      name,
+      passkey.backed_up ? make("span", { className: "badge ok", text: "Synced" }) : null,
+    ]);
+    var details = make("p", {
+      className: "muted small-print",
+      "data-testid": "passkey-details",
+      text: passkeyDetails(passkey),
+    });
+    var rename = make("button", {
+      type: "button",
+      className: "small",
+      "data-testid": "passkey-rename",
+      "aria-describedby": titleId,
+      text: "Rename",
+    });
+    var remove = make("button", {
+      type: "button",
+      className: "small danger",
+      "data-testid": "passkey-delete",
+      "aria-describedby": titleId,
+      text: "Delete",
+    });
+    var actions = make("div", { className: "actions" }, [rename, remove]);
+    var error = make("p", {
+      className: "field-error",
+      role: "alert",
+      id: "passkey-item-error-" + number,
+      "data-testid": "passkey-item-error",
+    });
+    var item = make(
+      "li",
+      { className: "passkey", "data-testid": "passkey-item", "data-id": passkey.id },
+      [title, details, actions, error],
+    );
+
+    function fail(failure) {
+      if (!failure.handled) setError(error, [problemMessage(failure)]);
+    }
+
+    function replaceActions(node, focus) {
+      error.replaceChildren();
+      item.replaceChild(node, item.querySelector(".actions, .passkey-editor"));
+      focus.focus();
+    }
+
+    rename.addEventListener("click", function () {
+      var editor = textEditor({
+        id: "passkey-rename-" + number,
+        label: "Passkey name",
+        value: passkey.name,
+        maxLength: 64,
+        testId: "passkey",
+        className: "passkey-editor",
+        saveText: "Save name",
+        error: error,
+        emptyMessage: "Give the passkey a name.",
+        save: async function (text) {
+          passkey = await api("PATCH", path, { name: text });
+          name.textContent = passkey.name;
+          showFlash("The passkey is now called “" + passkey.name + "”.");
+        },
+        close: function () {
+          replaceActions(actions, rename);
+        },
+      });
+      replaceActions(editor.form, editor.input);
+      editor.input.select();
+    });
+
+    remove.addEventListener("click", function () {
+      var confirm = make("button", {
+        type: "button",
+        className: "small danger",
+        "data-testid": "passkey-delete-confirm",
+        text: "Yes, delete it",
+      });
+      var keep = make("button", { type: "button", className: "small", text: "Keep it" });
+      var question = make(
+        "div",
+        { className: "passkey-editor", role: "group", "aria-labelledby": titleId },
+        [
+          make("p", {
+            className: "passkey-confirm",
+            text: "Delete this passkey? You will no longer be able to sign in with it.",
+          }),
+          confirm,
+          keep,
+        ],
+      );
+      function close() {
+        replaceActions(actions, remove);
+      }
+      keep.addEventListener("click", close);
+      onEscape(question, close);
+      onClick(confirm, async function () {
+        try {
+          await api("DELETE", path);
+        } catch (failure) {
+          if (failure.status !== 404) {
+            fail(failure);
+            return;
+          }
+        }
+        var next = item.nextElementSibling || item.previousElementSibling;
+        item.remove();
+        updatePasskeyEmpty();
+        showFlash("The passkey “" + passkey.name + "” has been deleted.");
+        var button = next && next.querySelector("button");
+        (button || $("passkeys-title")).focus();
+      });
+      replaceActions(question, keep);
+    });
+
+    return item;
+  }
+
+  /* Add a passkey: the password (and the second factor, when on) buys a creation
+   * challenge; the authenticator makes the key pair; the server keeps its public half. */
+  onSubmit("passkey-form", async function (form) {
+    var name = $("passkey-name").value.trim();
+    var password = $("passkey-password").value;
+    var needsCode = !$("passkey-totp-group").hidden;
+    var code = $("passkey-totp").value.replace(/\s+/g, "");
+    if (
+      missing([
+        ["passkey-password", password, "Enter your password."],
+        needsCode && ["passkey-totp", code, "Enter the code from your authenticator app."],
+      ])
+    ) {
+      return;
+    }
+    var stepUp = { password: password };
+    if (needsCode) stepUp.totp_code = code;
+    var options;
+    try {
+      options = (await api("POST", "/me/passkeys/options", stepUp)).options;
+    } catch (error) {
+      if (error.code === "mfa_required") {
+        $("passkey-totp-group").hidden = false;
+        markInvalid("passkey-totp", ["Enter the code from your authenticator app."]);
+        $("passkey-totp").focus();
+        return;
+      }
+      if (needsCode) $("passkey-totp").value = "";
+      showProblem(error, {
+        fields: {
+          password: "passkey-password",
+          totp_code: "passkey-totp",
+          // With a code too, which of the two was wrong is not said: the form's line.
+          invalid_credentials: needsCode ? null : "passkey-password",
+        },
+        formError: "passkey-error",
+        messages: Object.assign({}, PASSKEY_ADD_MESSAGES, {
+          invalid_credentials: needsCode
+            ? "The password or code is incorrect."
+            : "Your password is incorrect.",
+        }),
+      });
+      return;
+    }
+    var created;
+    try {
+      created = await navigator.credentials.create({ publicKey: creationOptions(options) });
+    } catch (error) {
+      setError($("passkey-error"), [passkeyMessage(error, true)]);
+      return;
+    }
+    var body = { credential: registrationJSON(created) };
+    if (name) body.name = name;
+    try {
+      var passkey = await api("POST", "/me/passkeys", body);
+      form.reset();
+      $("passkey-list").prepend(passkeyItem(passkey));
+      updatePasskeyEmpty();
+      showFlash("Passkey “" + passkey.name + "” added: you can sign in with it now.");
+    } catch (error) {
+      showProblem(error, {
+        fields: { name: "passkey-name" },
+        formError: "passkey-error",
+        messages: PASSKEY_ADD_MESSAGES,
+      });
+    }
+  });
+
+  if (!passkeysSupported) {
+    $("passkey-form").hidden = true;
+    $("passkey-unsupported").hidden = false;
+  }
 
   // ------------------------------------------------------------------ start
 
