@@ -173,7 +173,11 @@ class Authenticator:
             kind, challenge or options["challenge"], origin or self.origin, **(client_extra or {})
         )
         attestation = cbor(
-            {"fmt": "none", "attStmt": {}, "authData": auth_data(rp, flags, 0, attested)}
+            {
+                "fmt": "none",
+                "attStmt": {},
+                "authData": auth_data(rp, flags, 0, attested if flags & AT else b""),
+            }
         )
         return {
             "id": credential.id,

@@ -6,13 +6,17 @@ nothing here stands in for Gatehouse's own code.
 
 from __future__ import annotations
 
+import hashlib
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from chalice.test import HTTPResponse
 
+from chalicelib.config import Settings
 from tests.conftest import Api
-from tests.functional.lifecycle import PASSWORD
-from tests.webauthn_authenticator import Authenticator
+from tests.functional.lifecycle import PASSWORD, client
+from tests.webauthn_authenticator import Authenticator, unb64
 
 
 def creation_options(api: Api, token: str, **step_up: Any) -> dict[str, Any]:
@@ -60,3 +64,38 @@ def events(api: Api, token: str, kind: str) -> list[str]:
     """The outcomes of the user's ``kind`` events, newest first."""
     listed = api.get("/me/activity", token=token).json_body["events"]
     return [e["outcome"] for e in listed if e["type"] == kind]
+
+
+@dataclass
+class Holder:
+    """A user signed in with a password, holding one passkey of ``authenticator``."""
+
+    username: str
+    user_id: str
+    token: str
+    authenticator: Authenticator
+    passkey: dict[str, Any]
+
+
+def holder_of(api: Api, user: dict[str, Any], token: str, **step_up: Any) -> Holder:
+    authenticator = Authenticator()
+    passkey = enrol(api, token, authenticator, **step_up)
+    return Holder(user["username"], user["user"]["id"], token, authenticator, passkey)
+
+
+def challenge_item_key(options: dict[str, Any]) -> dict[str, Any]:
+    """The table key of an options answer's challenge (stored under its SHA-256)."""
+    digest = hashlib.sha256(unb64(options["challenge"])).hexdigest()
+    return {"pk": {"S": f"CHALLENGE#{digest}"}, "sk": {"S": "CHALLENGE"}}
+
+
+def expire(settings: Settings, options: dict[str, Any]) -> None:
+    """Let the options' challenge pass its deadline while DynamoDB's lazy TTL has not
+    yet reaped it: its ``expires_at`` moves into the past, nothing else changes."""
+    client(settings).update_item(
+        TableName=settings.table_name,
+        Key=challenge_item_key(options),
+        UpdateExpression="SET expires_at = :past",
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
+    )
