@@ -357,5 +357,14 @@ def test_the_audit_archive(template: dict[str, Any]) -> None:
     assert subscription["LogGroupName"] == {"Ref": "ApiHandlerLogGroup"}
     assert subscription["DestinationArn"] == {"Fn::GetAtt": ["AuditDeliveryStream", "Arn"]}
     assert subscription["FilterPattern"] == "{ $.audit IS TRUE }"
-    stream = resources["AuditDeliveryStream"]["Properties"]["ExtendedS3DestinationConfiguration"]
-    assert stream["BucketARN"] == {"Fn::GetAtt": ["AuditBucket", "Arn"]}
+    stream = resources["AuditDeliveryStream"]["Properties"]
+    assert stream["ExtendedS3DestinationConfiguration"]["BucketARN"] == {
+        "Fn::GetAtt": ["AuditBucket", "Arn"]
+    }
+    # Encrypted at rest while Firehose buffers it, with the stack's key (a DirectPut
+    # stream, which is what a CloudWatch Logs subscription feeds, allows it).
+    assert stream["DeliveryStreamType"] == "DirectPut"
+    assert stream["DeliveryStreamEncryptionConfigurationInput"] == {
+        "KeyType": "CUSTOMER_MANAGED_CMK",
+        "KeyARN": {"Fn::GetAtt": ["DataKey", "Arn"]},
+    }
