@@ -777,6 +777,21 @@
     showFlash("You have been signed out on every device.");
   });
 
+  // ------------------------------------------------------------------ list items
+
+  /* DELETE one thing of a list; already gone (404) counts as deleted. Any other failure
+   * goes to ``report`` and resolves false. */
+  async function deleted(path, report) {
+    try {
+      await api("DELETE", path);
+      return true;
+    } catch (failure) {
+      if (failure.status === 404) return true;
+      report(failure);
+      return false;
+    }
+  }
+
   // ------------------------------------------------------------------ inline editing
 
   function onEscape(node, handler) {
@@ -990,14 +1005,7 @@
 
     onClick(remove, async function () {
       error.replaceChildren();
-      try {
-        await api("DELETE", "/todos/" + encodeURIComponent(id));
-      } catch (failure) {
-        if (failure.status !== 404) {
-          fail(failure);
-          return;
-        }
-      }
+      if (!(await deleted("/todos/" + encodeURIComponent(id), fail))) return;
       var next = item.nextElementSibling || item.previousElementSibling;
       item.remove();
       todoNodes.delete(id);
@@ -1131,14 +1139,11 @@
         text: "Sign out this device",
       });
       onClick(end, async function () {
-        try {
-          await api("DELETE", "/me/sessions/" + encodeURIComponent(entry.id));
-        } catch (failure) {
-          if (failure.status !== 404) {
-            if (!failure.handled) $("sessions-error").textContent = problemMessage(failure);
-            return;
-          }
-        }
+        var path = "/me/sessions/" + encodeURIComponent(entry.id);
+        var gone = await deleted(path, function (failure) {
+          if (!failure.handled) $("sessions-error").textContent = problemMessage(failure);
+        });
+        if (!gone) return;
         var next = item.nextElementSibling || item.previousElementSibling;
         item.remove();
         showFlash("That device has been signed out.");
@@ -1338,8 +1343,6 @@
         );
       case "NotSupportedError":
         return "This device cannot make a passkey of a kind this site accepts.";
-      case "AbortError":
-        return "The passkey request was cancelled.";
       default:
         return "The passkey request failed. Please try again.";
     }
@@ -1594,14 +1597,7 @@
       keep.addEventListener("click", close);
       onEscape(question, close);
       onClick(confirm, async function () {
-        try {
-          await api("DELETE", path);
-        } catch (failure) {
-          if (failure.status !== 404) {
-            fail(failure);
-            return;
-          }
-        }
+        if (!(await deleted(path, fail))) return;
         var next = item.nextElementSibling || item.previousElementSibling;
         item.remove();
         updatePasskeyEmpty();

@@ -339,3 +339,19 @@ def test_without_autofill_the_button_signs_in_and_the_panel_fits_360_px(site: Si
     expect_dashboard(page, username)
     assert requests_made(page) == ["modal"]
     assert len(authenticator.credentials()) == 1
+
+
+def test_on_an_ip_address_the_page_says_where_passkeys_work(site: Site) -> None:
+    page = site.new_page()
+    page.add_init_script(RECORD_REQUESTS)
+    Authenticator.attach(page)
+    page.goto(f"{site.runner.url}/")  # http://127.0.0.1:<port>/: not a relying party id
+    expect_login_screen(page)
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(by_id(page, "passkey-login-error")).to_have_text(
+        "Passkeys do not work at this address: open this page at its usual address "
+        "(a name such as localhost, not an IP address)."
+    )
+    assert "modal" in requests_made(page)
+    log_in(page, unique("nobody"))  # the rest of the page works on either address
+    expect(by_id(page, "login-error")).to_have_text("The username or password is incorrect.")
