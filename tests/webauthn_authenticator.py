@@ -137,6 +137,20 @@ class Authenticator:
     counting: bool = True
     credentials: list[Credential] = field(default_factory=list)
 
+    def new_credential(
+        self, rp_id: str, user_handle: bytes, alg: int = ES256, credential_id: bytes | None = None
+    ) -> Credential:
+        """A new credential for ``rp_id`` and the user ``user_handle``, kept here."""
+        credential = Credential(
+            credential_id=credential_id or os.urandom(32),
+            key=new_key(alg),
+            alg=alg,
+            rp_id=rp_id,
+            user_handle=user_handle,
+        )
+        self.credentials.append(credential)
+        return credential
+
     def create(
         self,
         options: dict[str, Any],
@@ -154,14 +168,7 @@ class Authenticator:
         """``credentials.create()`` with these options; the new credential is kept
         (even when something was set wrong, as a real one would be)."""
         rp = rp_id or options["rp"]["id"]
-        credential = Credential(
-            credential_id=credential_id or os.urandom(32),
-            key=new_key(alg),
-            alg=alg,
-            rp_id=rp,
-            user_handle=unb64(options["user"]["id"]),
-        )
-        self.credentials.append(credential)
+        credential = self.new_credential(rp, unb64(options["user"]["id"]), alg, credential_id)
         cose = cbor(cose_key(credential.key, alg))
         attested = (
             bytes(16)
