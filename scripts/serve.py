@@ -112,6 +112,8 @@ def _start_dynamodb() -> DynamoDBLocal | None:
 def main() -> int:
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
+    # Passkeys need the page's own origin; browsers refuse 127.0.0.1 as a relying party.
+    os.environ.setdefault("WEBAUTHN_ORIGINS", f"http://localhost:{port}")
     ddb = _start_dynamodb()
     try:
         server = build_server(PROJECT_DIR, host, port)  # also exports the stage's variables
