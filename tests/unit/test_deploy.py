@@ -1,0 +1,398 @@
+"""``scripts.deploy``: the artifact bucket and uploads against moto's S3 and STS, and
+the change-set conversation against botocore's Stubber on the CloudFormation client
+(moto's CloudFormation cannot run the SAM transform: it skips ``AWS::Serverless::*`` and
+fails on what refers to them), so each request is checked as CloudFormation receives it
+and each answer is one CloudFormation documents."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+from moto.iam.access_control import IAMPolicy, PermissionResult
+from moto.s3.models import FakeBucket
+
+from scripts import deploy
+from tests.unit.conftest import REGION
+
+ACCOUNT = "123456789012"  # moto's
+STACK = "gatehouse-dev"
+BUCKET = f"gatehouse-artifacts-{ACCOUNT}-{REGION}"
+CHANGE_SET = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:changeSet/c/1"
+STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK}/1"
+STARTED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+URL = f"https://abc.execute-api.{REGION}.amazonaws.com/api/"
+
+
+def _function(stage: str) -> dict[str, Any]:
+    return {
+        "Type": "AWS::Serverless::Function",
+        "Properties": {
+            "CodeUri": "./deployment.zip",
+            "Environment": {"Variables": {"GATEHOUSE_STAGE": stage}},
+        },
+    }
+
+
+def write_package(directory: Path, stage: str = "dev", padding: int = 0) -> Path:
+    """A package as ``chalice package`` lays it out: two functions sharing the app's
+    zip, the layer's zip beside it, our parameters. ``padding`` grows the template."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "deployment.zip").write_bytes(b"app code " + stage.encode())
+    (directory / "layer-deployment.zip").write_bytes(b"layer " * 1000)
+    template = {
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Description": "x" * padding,
+        "Parameters": {
+            "Stage": {"Type": "String", "AllowedValues": ["dev", "prod"]},
+            "WebAcl": {"Type": "String", "AllowedValues": ["true", "false"], "Default": "false"},
+            "LogRetentionDays": {"Type": "Number", "Default": 90},
+        },
+        "Resources": {
+            "ManagedLayer": {
+                "Type": "AWS::Serverless::LayerVersion",
+                "Properties": {"ContentUri": "./layer-deployment.zip"},
+            },
+            "APIHandler": _function(stage),
+            "Bearer": _function(stage),
+            "ApiHandlerRole": {"Type": "AWS::IAM::Role", "Properties": {}},
+        },
+    }
+    (directory / "sam.json").write_text(json.dumps(template), encoding="utf-8")
+    return directory
+
+
+class Cloud:
+    """moto's S3 and STS, and a stubbed CloudFormation client whose requests are
+    recorded as sent."""
+
+    def __init__(self) -> None:
+        self.s3 = boto3.client("s3", region_name=REGION)
+        cloudformation = boto3.client("cloudformation", region_name=REGION)
+        self.stub = Stubber(cloudformation)
+        self.sent: dict[str, list[dict[str, Any]]] = {}
+
+        def record(**kwargs: Any) -> None:
+            self.sent.setdefault(kwargs["model"].name, []).append(dict(kwargs["params"]))
+
+        cloudformation.meta.events.register("provide-client-params.cloudformation.*", record)
+        self.clients = deploy.Clients(
+            s3=self.s3,
+            cloudformation=cloudformation,
+            sts=boto3.client("sts", region_name=REGION),
+            region=REGION,
+        )
+
+    def run(self, package: Path, *options: str) -> int:
+        argv = ["--stage", "dev", "--package-dir", str(package), "--poll-seconds", "0"]
+        with self.stub:
+            status = deploy.main([*argv, *options], self.clients)
+            self.stub.assert_no_pending_responses()
+        return status
+
+    def stack(self, status: str, parameters: dict[str, str] | None = None) -> None:
+        """The next DescribeStacks answer."""
+        stack: dict[str, Any] = {
+            "StackName": STACK,
+            "StackId": STACK_ID,
+            "CreationTime": STARTED,
+            "StackStatus": status,
+            "Parameters": [
+                {"ParameterKey": k, "ParameterValue": v} for k, v in (parameters or {}).items()
+            ],
+            "Outputs": [{"OutputKey": "EndpointURL", "OutputValue": URL}],
+        }
+        self.stub.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": STACK})
+
+    def no_stack(self) -> None:
+        self.stub.add_client_error(
+            "describe_stacks",
+            service_error_code="ValidationError",
+            service_message=f"Stack with id {STACK} does not exist",
+            http_status_code=400,
+        )
+
+    def change_set(
+        self,
+        kind: str,
+        parameters: list[dict[str, Any]],
+        location: str = "TemplateURL",
+    ) -> None:
+        """CreateChangeSet, as expected; the template is checked from ``sent``."""
+        expected = {
+            "StackName": STACK,
+            "ChangeSetName": ANY,
+            "ChangeSetType": kind,
+            "Parameters": parameters,
+            "Capabilities": CAPABILITIES,
+            "Description": ANY,
+            location: ANY,
+        }
+        self.stub.add_response(
+            "create_change_set", {"Id": CHANGE_SET, "StackId": STACK_ID}, expected
+        )
+
+    def change_set_status(self, status: str, reason: str = "") -> None:
+        answer = {
+            "ChangeSetId": CHANGE_SET,
+            "StackName": STACK,
+            "Status": status,
+            "StatusReason": reason,
+            "CreationTime": STARTED,
+        }
+        self.stub.add_response("describe_change_set", answer, {"ChangeSetName": CHANGE_SET})
+
+    def executed(self) -> None:
+        self.stub.add_response("execute_change_set", {}, {"ChangeSetName": CHANGE_SET})
+
+    def template_sent(self) -> dict[str, Any]:
+        """The template CreateChangeSet named, read back from the bucket."""
+        [request] = self.sent["CreateChangeSet"]
+        url = urlsplit(request["TemplateURL"])
+        assert url.scheme == "https"
+        bucket = url.netloc.split(".s3.")[0]
+        body = self.s3.get_object(Bucket=bucket, Key=unquote(url.path[1:]))["Body"].read()
+        template: dict[str, Any] = json.loads(body)
+        return template
+
+
+def _over_https(bucket: FakeBucket, action: str, resource: str) -> Any:
+    """moto's bucket policy check, for a request over HTTPS (what botocore sends).
+
+    moto applies a bucket policy's statements without their conditions (its
+    ``put_bucket_policy`` says so), so the TLS-only Deny would refuse every request; AWS
+    evaluates ``aws:SecureTransport`` and the Deny matches plain HTTP only. This drops
+    the statements conditioned on plain HTTP and lets moto judge the rest."""
+    if bucket.policy is None:
+        return PermissionResult.NEUTRAL
+    policy = json.loads(bucket.policy)
+    plain_http = {"Bool": {"aws:SecureTransport": "false"}}
+    policy["Statement"] = [s for s in policy["Statement"] if s.get("Condition") != plain_http]
+    if not policy["Statement"]:
+        return PermissionResult.NEUTRAL
+    return IAMPolicy(json.dumps(policy)).is_action_permitted(action, resource)
+
+
+@pytest.fixture
+def cloud(mocked_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
+    monkeypatch.delenv("DEPLOY_BUCKET", raising=False)
+    monkeypatch.setattr(FakeBucket, "get_permission", _over_https)
+    yield Cloud()
+
+
+PARAMETERS = [
+    {"ParameterKey": "LogRetentionDays", "ParameterValue": "30"},
+    {"ParameterKey": "Stage", "ParameterValue": "dev"},
+    {"ParameterKey": "WebAcl", "ParameterValue": "true"},
+]
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
+
+
+def test_a_first_deploy_creates_the_bucket_uploads_and_creates_the_stack(
+    cloud: Cloud,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    package = write_package(tmp_path / "package", padding=deploy.MAX_TEMPLATE_BODY)
+    monkeypatch.setenv("PARAM_LogRetentionDays", "30")
+    cloud.no_stack()
+    cloud.change_set("CREATE", PARAMETERS)
+    cloud.change_set_status("CREATE_PENDING")
+    cloud.change_set_status("CREATE_COMPLETE")
+    cloud.executed()
+    cloud.stack("CREATE_IN_PROGRESS")
+    cloud.stack("CREATE_COMPLETE")
+    cloud.stack("CREATE_COMPLETE")  # the outputs
+
+    assert cloud.run(package, "--parameter", "WebAcl=true") == 0
+
+    assert f"EndpointURL: {URL}" in capsys.readouterr().out
+    s3 = cloud.s3
+    assert s3.get_bucket_versioning(Bucket=BUCKET)["Status"] == "Enabled"
+    block = s3.get_public_access_block(Bucket=BUCKET)["PublicAccessBlockConfiguration"]
+    assert block == dict.fromkeys(
+        ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"),
+        True,
+    )
+    [rule] = s3.get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    [deny] = json.loads(s3.get_bucket_policy(Bucket=BUCKET)["Policy"])["Statement"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # Too large for the request: the template went through the bucket, and every
+    # artifact it names is there, byte for byte.
+    template = cloud.template_sent()
+    uris = {
+        name: resource["Properties"].get("CodeUri") or resource["Properties"].get("ContentUri")
+        for name, resource in template["Resources"].items()
+        if resource["Type"] in deploy.LOCAL_ARTIFACTS
+    }
+    assert set(uris) == {"ManagedLayer", "APIHandler", "Bearer"}
+    assert uris["APIHandler"] == uris["Bearer"]
+    files = {"ManagedLayer": "layer-deployment.zip", "APIHandler": "deployment.zip"}
+    for name, file in files.items():
+        assert uris[name].startswith(f"s3://{BUCKET}/{STACK}/")
+        key = uris[name].removeprefix(f"s3://{BUCKET}/")
+        assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == (package / file).read_bytes()
+    assert json.loads((package / "packaged.json").read_text(encoding="utf-8")) == template
+
+
+def test_a_redeploy_without_changes_uploads_nothing_and_keeps_the_parameters(
+    cloud: Cloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A parameter not given keeps the stack's value (UsePreviousValue), and
+    CloudFormation's "no changes" is a success; the content-addressed artifacts are
+    not uploaded again (the versioned bucket holds one version of each)."""
+    package = write_package(tmp_path / "package")
+    previous = {"Stage": "dev", "WebAcl": "true", "LogRetentionDays": "30"}
+    for _ in range(2):
+        cloud.stack("UPDATE_COMPLETE", previous)
+        expected: list[dict[str, Any]] = [
+            {"ParameterKey": "Stage", "ParameterValue": "dev"},
+            {"ParameterKey": "WebAcl", "UsePreviousValue": True},
+            {"ParameterKey": "LogRetentionDays", "UsePreviousValue": True},
+        ]
+        cloud.change_set("UPDATE", expected, "TemplateBody")
+        cloud.change_set_status(
+            "FAILED",
+            "The submitted information didn't contain changes. Submit different "
+            "information to create a change set.",
+        )
+        cloud.stub.add_response("delete_change_set", {}, {"ChangeSetName": CHANGE_SET})
+        cloud.stack("UPDATE_COMPLETE", previous)
+        assert cloud.run(package) == 0
+
+    assert "no changes" in capsys.readouterr().out
+    # Small enough to travel in the request.
+    assert [set(r) & {"TemplateBody", "TemplateURL"} for r in cloud.sent["CreateChangeSet"]] == [
+        {"TemplateBody"}
+    ] * 2
+    versions = cloud.s3.list_object_versions(Bucket=BUCKET)["Versions"]
+    assert len(versions) == len({v["Key"] for v in versions}) == 2
+
+
+def test_a_failed_update_prints_its_failed_events_and_exits_1(
+    cloud: Cloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    package = write_package(tmp_path / "package", padding=deploy.MAX_TEMPLATE_BODY)
+    cloud.stack("UPDATE_COMPLETE", {"Stage": "dev"})
+    cloud.change_set("UPDATE", [{"ParameterKey": "Stage", "ParameterValue": "dev"}])
+    cloud.change_set_status("CREATE_COMPLETE")
+    cloud.executed()
+    cloud.stack("UPDATE_ROLLBACK_IN_PROGRESS")
+    cloud.stack("UPDATE_ROLLBACK_COMPLETE")
+
+    def event(seconds: int, resource: str, status: str, reason: str) -> dict[str, Any]:
+        return {
+            "StackId": STACK_ID,
+            "EventId": f"{resource}-{seconds}",
+            "StackName": STACK,
+            "LogicalResourceId": resource,
+            "ResourceType": "AWS::DynamoDB::Table",
+            "Timestamp": STARTED + timedelta(seconds=seconds),
+            "ResourceStatus": status,
+            "ResourceStatusReason": reason,
+        }
+
+    events = [  # newest first, as CloudFormation lists them
+        event(60, STACK, "UPDATE_ROLLBACK_COMPLETE", ""),
+        event(30, "Table", "UPDATE_FAILED", "Table already exists: gatehouse-dev"),
+        event(10, "Table", "UPDATE_IN_PROGRESS", ""),
+        event(-600, "Old", "CREATE_FAILED", "an earlier deployment's failure"),
+    ]
+    cloud.stub.add_response("describe_stack_events", {"StackEvents": events}, {"StackName": STACK})
+
+    assert cloud.run(package) == 1
+
+    err = capsys.readouterr().err
+    assert "stack UPDATE_ROLLBACK_COMPLETE" in err
+    assert "Table (AWS::DynamoDB::Table): UPDATE_FAILED: Table already exists" in err
+    assert "earlier" not in err
+
+
+def test_a_stack_whose_creation_failed_must_be_deleted_first(
+    cloud: Cloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud.stack("ROLLBACK_COMPLETE")
+    assert cloud.run(write_package(tmp_path / "package")) == 2
+    assert f"delete-stack --stack-name {STACK}" in capsys.readouterr().err
+    assert "CreateChangeSet" not in cloud.sent
+
+
+def test_a_named_bucket_is_used_never_created(
+    cloud: Cloud,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DEPLOY_BUCKET", "my-missing-artifacts")
+    assert cloud.run(write_package(tmp_path / "package")) == 2
+    assert "my-missing-artifacts" in capsys.readouterr().err
+    assert cloud.s3.list_buckets()["Buckets"] == []
+
+
+def test_a_package_of_another_stage_or_none_is_refused(
+    cloud: Cloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cloud.run(write_package(tmp_path / "prod", stage="prod")) == 2
+    assert "packaged for stage 'prod'" in capsys.readouterr().err
+    assert cloud.run(tmp_path / "nothing") == 2
+    assert "make package STAGE=dev" in capsys.readouterr().err
+
+
+TEMPLATE = {
+    "Parameters": {
+        "Stage": {"AllowedValues": ["dev", "prod"]},
+        "WebAcl": {"AllowedValues": ["true", "false"]},
+        "LogRetentionDays": {"AllowedValues": [30, 90]},
+        "ApiKeyRequired": {},
+    }
+}
+
+
+def test_parameters_come_from_the_stage_the_environment_and_the_options() -> None:
+    environ = {"PARAM_WebAcl": "false", "PARAM_LogRetentionDays": "30", "HOME": "/root"}
+    options = ["WebAcl=true", "ApiKeyRequired=a=b"]
+    assert deploy.parameters(TEMPLATE, "prod", environ, options) == {
+        "Stage": "prod",
+        "WebAcl": "true",  # the option wins
+        "LogRetentionDays": "30",  # numbers compare as CloudFormation's strings
+        "ApiKeyRequired": "a=b",  # split at the first "=" only
+    }
+
+
+@pytest.mark.parametrize(
+    ("environ", "options", "message"),
+    [
+        ({}, ["WebAcl"], "expected Name=value"),
+        ({}, ["=true"], "expected Name=value"),
+        ({"PARAM_Stage": "prod"}, [], "contradicts --stage dev"),
+        ({}, ["Stage=prod"], "contradicts --stage dev"),
+        ({}, ["WebACL=true"], "no parameter 'WebACL'"),
+        ({"PARAM_WebAcl": "yes"}, [], "allowed values are true, false"),
+        ({}, ["LogRetentionDays=31"], "allowed values are 30, 90"),
+    ],
+)
+def test_bad_parameters_are_refused_before_anything_is_uploaded(
+    environ: dict[str, str], options: list[str], message: str
+) -> None:
+    with pytest.raises(deploy.DeployError, match=message):
+        deploy.parameters(TEMPLATE, "dev", environ, options)
+
+
+def test_named_iam_is_asked_for_only_when_a_resource_names_itself() -> None:
+    role: dict[str, Any] = {"Type": "AWS::IAM::Role", "Properties": {}}
+    assert deploy.capabilities({"Resources": {"Role": role}}) == CAPABILITIES
+    role["Properties"]["RoleName"] = "gatehouse-dev-api"
+    assert deploy.capabilities({"Resources": {"Role": role}}) == [
+        "CAPABILITY_IAM",
+        "CAPABILITY_NAMED_IAM",
+        "CAPABILITY_AUTO_EXPAND",
+    ]
