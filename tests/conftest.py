@@ -116,6 +116,18 @@ def gateway_client(app_services: services.Services) -> GatewayClient:
 
 
 @pytest.fixture
+def keep_os_environ() -> Iterator[None]:
+    """Put the real ``os.environ`` back after a test that sends from several threads.
+
+    ``chalice.test`` swaps ``os.environ`` for a copy around each request; overlapping
+    requests can restore each other's copy, leaving a plain dict behind (same contents).
+    """
+    original = os.environ
+    yield
+    os.environ = original  # noqa: B003 - restoring the object itself, not its contents
+
+
+@pytest.fixture
 def api(gateway_client: GatewayClient) -> Api:
     return Api(gateway_client.http)
 

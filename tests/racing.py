@@ -6,15 +6,18 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from chalice.test import HTTPResponse
 
+T = TypeVar("T")
 
-def all_at_once(requests: Sequence[Callable[[], HTTPResponse]]) -> list[HTTPResponse]:
+
+def all_at_once(requests: Sequence[Callable[[], T]]) -> list[T]:
     """Run every request on its own thread, released together by a barrier."""
     barrier = threading.Barrier(len(requests))
 
-    def run(request: Callable[[], HTTPResponse]) -> HTTPResponse:
+    def run(request: Callable[[], T]) -> T:
         barrier.wait(timeout=30)
         return request()
 

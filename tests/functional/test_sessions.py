@@ -3,11 +3,8 @@ logout, logout everywhere, the session list and ending one session."""
 
 from __future__ import annotations
 
-import os
-import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,12 +13,11 @@ from chalice.test import HTTPResponse
 
 from chalicelib import errors
 from chalicelib.items import UserRecord
-from chalicelib.localgateway import GatewayClient
 from chalicelib.services import Services
 from chalicelib.sessions import Device, Lifetimes, Sessions
 from chalicelib.tokens import RefreshToken
 from tests.assertions import assert_problem, header
-from tests.conftest import PROJECT_DIR, Api
+from tests.conftest import Api
 
 PASSWORD = "correct horse battery staple"
 TOKEN_PAIR_FIELDS = {
@@ -246,53 +242,6 @@ def test_a_refresh_token_used_as_a_bearer_token_is_401_invalid_token(
 
     assert_invalid_token(response)
     assert (header(response, "WWW-Authenticate") or "").startswith("Bearer")
-
-
-# ------------------------------------------------------------------ refresh races
-
-
-@pytest.fixture
-def keep_os_environ() -> Iterator[None]:
-    """Put the real ``os.environ`` back after the threads (see test_concurrency.py):
-    ``chalice.test`` swaps it for a copy around each request, and overlapping requests
-    can restore each other's copy."""
-    original = os.environ
-    yield
-    os.environ = original  # noqa: B003 - restoring the object itself, not its contents
-
-
-@pytest.mark.usefixtures("keep_os_environ", "gateway_client")
-def test_ten_simultaneous_refreshes_of_one_token_let_at_most_one_win(
-    api: Api, sign_in: Callable[..., SignedIn], username: str
-) -> None:
-    from app import app  # noqa: PLC0415 - loaded by the gateway_client fixture first
-
-    session = sign_in(username)
-    threads = 10
-    clients = [
-        Api(GatewayClient(app, stage_name="local", project_dir=str(PROJECT_DIR)).http)
-        for _ in range(threads)
-    ]
-    barrier = threading.Barrier(threads)
-
-    def race(client: Api) -> HTTPResponse:
-        barrier.wait(timeout=30)
-        return refresh(client, session.refresh_token)
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        responses = list(pool.map(race, clients))
-
-    winners = [r for r in responses if r.status_code == 200]
-    assert len(winners) <= 1, [r.body for r in winners]
-    for response in responses:
-        if response.status_code != 200:
-            assert_invalid_token(response)
-    # Losing the race counts as reuse: the family ends, the winner's pair too.
-    assert_invalid_token(refresh(api, session.refresh_token))
-    assert not works(api, session.access_token)
-    for winner in winners:
-        assert not works(api, winner.json_body["access_token"])
-        assert_invalid_token(refresh(api, winner.json_body["refresh_token"]))
 
 
 # ------------------------------------------------------------------ logout

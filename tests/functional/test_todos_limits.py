@@ -7,7 +7,6 @@ duration (``lifecycle.installed``).
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -28,14 +27,7 @@ SignIn = Callable[[], Todos]
 CAP = 5
 
 
-@pytest.fixture(autouse=True)
-def keep_os_environ() -> Iterator[None]:
-    """Put the real ``os.environ`` back after the threads (see test_concurrency.py:
-    ``chalice.test`` swaps it around each request, and overlapping requests can leave
-    a plain dict behind)."""
-    original = os.environ
-    yield
-    os.environ = original  # noqa: B003 - restoring the object itself, not its contents
+pytestmark = pytest.mark.usefixtures("keep_os_environ")
 
 
 @pytest.fixture
