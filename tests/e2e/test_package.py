@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from chalicelib import gateway
+from scripts import deploy
 
 ROOT = Path(__file__).resolve().parents[2]
 CHALICE = Path(sys.executable).parent / "chalice"
@@ -162,3 +163,35 @@ def test_each_function_has_its_own_role_and_policy(packaged: Path) -> None:
     assert {"ses:SendEmail", "sqs:ReceiveMessage", "sqs:DeleteMessage"} <= mail
     assert not {a for a in mail if a.startswith(("dynamodb:", "secretsmanager:"))}
     assert "sqs:SendMessage" not in mail
+
+
+def test_the_deploy_script_uploads_every_artifact_the_package_names(packaged: Path) -> None:
+    """``scripts/deploy.py`` on Chalice's real output: every file the template names by
+    a local path is uploaded and named by its ``s3://`` URI, no other property is left
+    pointing at a local file, and the template is too large to travel in the request
+    (so it goes through the bucket). The S3 side is tested in tests/unit/test_deploy.py."""
+    resources = _template(packaged)["Resources"]
+    stage = str(
+        resources["APIHandler"]["Properties"]["Environment"]["Variables"]["GATEHOUSE_STAGE"]
+    )
+    uploaded: list[str] = []
+
+    def upload(path: Path) -> str:
+        assert path.parent == packaged.parent
+        uploaded.append(path.name)
+        return f"s3://artifacts/{path.name}"
+
+    template = deploy.load_package(packaged.parent, stage)
+    rewritten = deploy.rewrite_artifacts(template, packaged.parent, upload)
+    assert sorted(uploaded) == ["deployment.zip", "layer-deployment.zip"]
+    local = [
+        f"{name}.{key}"
+        for name, resource in rewritten["Resources"].items()
+        for key, value in resource.get("Properties", {}).items()
+        if key.endswith(("Uri", "Code", "Content"))
+        and isinstance(value, str)
+        and not value.startswith("s3://")
+    ]
+    assert local == []
+    assert deploy.capabilities(rewritten) == ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
+    assert len(json.dumps(rewritten, separators=(",", ":"))) > deploy.MAX_TEMPLATE_BODY
