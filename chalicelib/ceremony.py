@@ -58,6 +58,9 @@ _MALFORMED = (
     struct.error,
 )
 T = TypeVar("T")
+#: Gatehouse's challenges are 32 bytes; fido2 decodes base64url leniently, so a
+#: garbled one could read as a few bytes or none.
+MIN_CHALLENGE_BYTES = 16
 #: Authenticators make ids of at least 16 random bytes (WebAuthn 4, "Credential ID");
 #: a shorter one is not a passkey's.
 MIN_CREDENTIAL_ID_BYTES = 16
@@ -101,6 +104,8 @@ def _client_data(raw: bytes, path: str) -> CollectedClientData:
         parsed = CollectedClientData(raw)
         if not isinstance(parsed.type, str) or not isinstance(parsed.origin, str):
             raise TypeError("type and origin are strings")
+        if len(parsed.challenge) < MIN_CHALLENGE_BYTES:
+            raise ValueError("no challenge Gatehouse issues is this short")
         return parsed
 
     return _parsed(f"{path}.response.clientDataJSON", build)

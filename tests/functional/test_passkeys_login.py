@@ -204,7 +204,7 @@ def test_a_clone_is_logged_as_a_metric(
 
     cloned = [r for r in caplog.records if r.getMessage() == "PasskeyCloned"]
     assert len(cloned) == 1
-    fields = cloned[0].fields
+    fields = getattr(cloned[0], "fields")  # noqa: B009 - set by the extra= of the log call
     assert fields["PasskeyCloned"] == 1
     assert "PasskeyCloned" in json.dumps(fields["_aws"])
     assert (fields["stored_count"], fields["presented_count"]) == (9, 3)
