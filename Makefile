@@ -59,8 +59,9 @@ deploy-rehearsal: $(VENV_STAMP)
 	$(PY) -m pytest tests/e2e/test_deploy_rehearsal.py
 
 # A real deploy to the account of your AWS credentials: lint, the rehearsal and the
-# packaged template's checks first. The table and secret come from infra/template.json
-# (see README, "Deploying"); this deploys the functions and the API.
+# packaged template's checks first, then the packaged template as the one stack
+# gatehouse-$(STAGE) (scripts/deploy.py; see README, "Deploying"). Stack parameters:
+# PARAM_<Name>=value, e.g. `make deploy STAGE=prod PARAM_WebAcl=true`.
 deploy: lint deploy-rehearsal package
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
-	  $(VENV)/bin/chalice deploy --stage $(STAGE)
+	  $(PY) -m scripts.deploy --stage $(STAGE)

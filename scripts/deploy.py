@@ -380,7 +380,10 @@ class Stack:
                 return False
             raise DeployFailed(f"change set {described['Status']}: {reason}")
         started = described["CreationTime"]
-        self.cloudformation.execute_change_set(ChangeSetName=change_set)
+        # A rollback deletes what this deployment created, Retain or not (a failed first
+        # deploy would otherwise leave the new table, key and secret behind, and the
+        # next attempt would fail on their names); what existed before is kept.
+        self.cloudformation.execute_change_set(ChangeSetName=change_set, RetainExceptOnCreate=True)
         stack = self._wait(
             lambda: self.cloudformation.describe_stacks(StackName=self.name)["Stacks"][0],
             lambda s: s["StackStatus"].endswith("_IN_PROGRESS"),

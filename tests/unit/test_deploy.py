@@ -150,7 +150,8 @@ class Cloud:
         self.stub.add_response("describe_change_set", answer, {"ChangeSetName": CHANGE_SET})
 
     def executed(self) -> None:
-        self.stub.add_response("execute_change_set", {}, {"ChangeSetName": CHANGE_SET})
+        expected = {"ChangeSetName": CHANGE_SET, "RetainExceptOnCreate": True}
+        self.stub.add_response("execute_change_set", {}, expected)
 
     def template_sent(self) -> dict[str, Any]:
         """The template CreateChangeSet named, read back from the bucket."""
