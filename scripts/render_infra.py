@@ -152,7 +152,7 @@ def _widget(title: str, metrics: list[list[Any]], stat: str = "Sum") -> dict[str
 
 def dashboard() -> dict[str, Any]:
     """The dashboard's widgets: ``${...}`` are ``Fn::Sub`` references to the stack."""
-    api = ("ApiName", "gatehouse", "Stage", "api")
+    api = ("ApiName", "gatehouse-${Stage}", "Stage", "api")
     ours = ("Stage", "${Stage}")
     apigw = "AWS/ApiGateway"
     ns = observability.NAMESPACE
