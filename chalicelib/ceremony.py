@@ -28,6 +28,7 @@ from fido2.server import Fido2Server
 from fido2.utils import websafe_encode
 from fido2.webauthn import (
     Aaguid,
+    AttestationConveyancePreference,
     AttestationObject,
     AttestedCredentialData,
     AuthenticationResponse,
@@ -155,7 +156,7 @@ class Ceremony:
     def __init__(self, rp: RelyingParty) -> None:
         self._server = Fido2Server(
             PublicKeyCredentialRpEntity(name=rp.name, id=rp.id),
-            attestation="none",  # type: ignore[arg-type]  # fido2 accepts the string
+            attestation=AttestationConveyancePreference.NONE,
             verify_origin=lambda origin: isinstance(origin, str) and origin in rp.origins,
         )
 

@@ -12,9 +12,7 @@ from chalicelib.items import ActivityEvent, ChallengeRecord, OneTimeRecord
 
 class SecurityRecords(Table):
     def put_one_time(self, token_hash: str, record: OneTimeRecord) -> None:
-        item = {**items.one_time_key(token_hash), **items.encode(record, "one_time")}
-        with aws_call():
-            self._client.put_item(TableName=self.table_name, Item=item)
+        self._put_record(items.one_time_key(token_hash), record, "one_time")
 
     def peek_one_time(self, token_hash: str) -> OneTimeRecord | None:
         item = self._get(items.one_time_key(token_hash))
@@ -27,12 +25,13 @@ class SecurityRecords(Table):
         return items.decode(OneTimeRecord, taken) if taken is not None else None
 
     def put_challenge(self, challenge_hash: str, record: ChallengeRecord) -> None:
-        item = {
-            **items.challenge_key(challenge_hash),
-            **items.encode(record, "challenge"),
-        }
+        self._put_record(items.challenge_key(challenge_hash), record, "challenge")
+
+    def _put_record(self, key: items.Key, record: object, kind: str) -> None:
         with aws_call():
-            self._client.put_item(TableName=self.table_name, Item=item)
+            self._client.put_item(
+                TableName=self.table_name, Item={**key, **items.encode(record, kind)}
+            )
 
     def take_challenge(
         self, challenge_hash: str, purpose: str, now: int, *, user_id: str | None = None

@@ -217,7 +217,7 @@ def cbor_or_bytes(value: Any) -> bytes:
     """CBOR of ``value`` where the test encoder can write it, else its JSON bytes."""
     try:
         return cbor(value)
-    except TypeError:
+    except (TypeError, ValueError):  # a float, or an integer past 64 bits
         return repr(value).encode()
 
 
