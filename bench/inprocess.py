@@ -15,7 +15,7 @@ from chalice.test import Client
 
 from bench import PROJECT_DIR, bare_app
 from bench.fixture import PASSWORD, STAGE, USERNAME, Fixture, expect, send
-from bench.report import Report
+from bench.report import Measured, Report
 from bench.roundtrips import recorded
 from bench.rows import calls_row, ratio_row
 from bench.stats import interleave
@@ -49,6 +49,7 @@ def protected(fx: Fixture, report: Report, *, rounds: int = 200, batch: int = 5)
 
         paired = interleave(subject, baseline, rounds=rounds, batch=batch, warmup=300)
     wall, cpu = _replay_cost(calls.replayer(store.connect(fx.settings)))
+    report.measured["protected"] = Measured(paired, calls)
     report.add(
         ratio_row("GET /protected (test client)", paired, PROTECTED_BUDGET),
         "GET /protected: median per-request time through `chalice.test.Client` with "
@@ -78,7 +79,7 @@ def _replay_cost(replay: Callable[[], bool], calls: int = 500) -> tuple[float, f
     return (time.perf_counter() - wall) / calls, (time.process_time() - cpu) / calls
 
 
-def login(fx: Fixture, report: Report, *, rounds: int = 16) -> None:
+def login(fx: Fixture, report: Report, *, rounds: int = 30) -> None:
     """/login at bcrypt cost 12 vs one bare bcrypt verify plus the same DynamoDB calls."""
     body = {"username": USERNAME, "password": PASSWORD}
     with recorded(fx.services.store._client) as calls:
@@ -97,6 +98,7 @@ def login(fx: Fixture, report: Report, *, rounds: int = 16) -> None:
         replay()
 
     paired = interleave(subject, baseline, rounds=rounds, batch=1, warmup=1)
+    report.measured["login"] = Measured(paired, calls)
     report.add(
         ratio_row(f"POST /login (bcrypt cost {cost})", paired, LOGIN_BUDGET),
         f"POST /login: median time through the adapted test client, vs `bcrypt.checkpw` at "

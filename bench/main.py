@@ -14,7 +14,9 @@ import time
 
 from bench import (
     PROJECT_DIR,
+    chart,
     coldstart,
+    cost,
     enumeration,
     fixture,
     inprocess,
@@ -23,10 +25,12 @@ from bench import (
     refresh,
     server,
     throttled,
+    todoreads,
 )
 from bench.report import Report, code_version, load_average, machine, markdown, text_table
 
 REPORT_PATH = PROJECT_DIR / "bench" / "REPORT.md"
+CHART_PATH = PROJECT_DIR / "bench" / "latency.png"
 
 
 def _step(name: str) -> None:
@@ -48,6 +52,8 @@ def main(argv: list[str]) -> int:
         inprocess.login(fx, report)
         _step("POST /token/refresh vs a replay of its DynamoDB calls")
         refresh.measure(fx, report)
+        _step("DynamoDB calls of to-do reads")
+        todoreads.measure(fx, report)
         _step("POST /login: unknown user, wrong password, right password")
         enumeration.measure(fx, report)
         _step("POST /login on a locked account name vs bcrypt alone")
@@ -58,9 +64,14 @@ def main(argv: list[str]) -> int:
     _step("cold start: fresh interpreters, no .pyc")
     coldstart.measure(report)
     package.measure(report)
+    costs = cost.add(report)
+    chart.add(report, CHART_PATH)
     elapsed = time.perf_counter() - started
     print()
     print(text_table(report))
+    print()
+    for item in costs:
+        print(f"per 1,000 {item.operation.label}: ${item.total_usd * 1000:.4f} (model)")
     load = (load_before, load_average())
     code = code_version(PROJECT_DIR)
     REPORT_PATH.write_text(markdown(report, elapsed, load, code), encoding="utf-8")

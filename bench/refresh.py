@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from bench.fixture import USERNAME, Fixture, expect, log_in, send
-from bench.report import Report
+from bench.report import Measured, Report
 from bench.roundtrips import Calls, recorded
 from bench.rows import calls_row, reported_row
 from bench.stats import interleave
@@ -79,6 +79,7 @@ def measure(fx: Fixture, report: Report, *, rounds: int = 60, batch: int = 4) ->
             raise RuntimeError("the replayed refresh found no session")
 
     paired = interleave(subject, baseline, rounds=rounds, batch=batch, warmup=20)
+    report.measured["refresh"] = Measured(paired, calls)
     report.add(
         reported_row("POST /token/refresh (test client)", paired),
         f"POST /token/refresh: median per-request time through the adapted test client, a "

@@ -14,6 +14,9 @@ import subprocess  # nosec B404
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.roundtrips import Calls
+from bench.stats import Paired
+
 
 @dataclass(frozen=True)
 class Row:
@@ -32,10 +35,22 @@ class Row:
         return "pass" if self.passed else "FAIL"
 
 
+@dataclass(frozen=True)
+class Measured:
+    """One operation's timings and DynamoDB calls, kept for the cost model and the chart."""
+
+    paired: Paired
+    calls: Calls
+
+
 @dataclass
 class Report:
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: By operation (``login``, ``protected``, ``refresh``): what the figures were built from.
+    measured: dict[str, Measured] = field(default_factory=dict)
+    #: Markdown sections after the table (the chart, the cost model).
+    sections: list[str] = field(default_factory=list)
 
     def add(self, row: Row, *notes: str) -> None:
         self.rows.append(row)
@@ -127,6 +142,7 @@ def markdown(report: Report, elapsed: float, load: tuple[float, float], code: st
         line(tuple("---" for _ in HEADERS)),
         *(line(_cells(r)) for r in report.rows),
         "",
+        *(f"{section}\n" for section in report.sections),
         "## How each figure was measured",
         "",
         *(f"- {note}" for note in report.notes),
