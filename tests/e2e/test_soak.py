@@ -8,8 +8,12 @@ full 20,000-request, 2-minute version at the deployed cost.
 
 from __future__ import annotations
 
+import pytest
+
 from bench.soak import Plan, describe, soak
 from tests.e2e.runner import Runner
+
+pytestmark = pytest.mark.e2e
 
 SHORT = Plan(requests=1_500, seconds=15.0, clients=20)
 #: A loose bound on a shared 2-core box: a stall (a lock, a retry storm) shows, noise not.
