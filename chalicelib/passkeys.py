@@ -46,6 +46,8 @@ _log = logging.getLogger("gatehouse")
 CHALLENGE_SECONDS = 300
 ENROL, SIGN_IN = "passkey_enrol", "passkey_login"
 NAME_MAX = 64
+#: The one answer to a refused passkey sign-in, whatever the reason.
+REFUSED = "The passkey could not be verified."
 #: Transports of the decoy credential an unknown name gets, one picked per name.
 _DECOY_TRANSPORTS = (["internal"], ["hybrid", "internal"], ["usb"], ["nfc", "usb"])
 
@@ -107,11 +109,15 @@ class RelyingParty:
 
 @dataclass(frozen=True)
 class PasskeyPolicy:
+    """The stage's relying party and how many passkeys one user may hold."""
+
     rp: RelyingParty
     limit: int
 
 
 class Passkeys:
+    """Passkey ceremonies and management; sign-in opens sessions through ``Sessions``."""
+
     def __init__(
         self,
         store: Store,
@@ -294,9 +300,12 @@ class Passkeys:
             if name
             for counter in self._throttle.counters(account=name)
         ]
-        return self._sessions.start(
-            user, device, clear=clear, passkey=use, event_type="passkey_login"
-        )
+        try:
+            return self._sessions.start(
+                user, device, clear=clear, passkey=use, event_type="passkey_login"
+            )
+        except errors.InvalidCredentials:  # lost a race: a sign-in, a removal, a disable
+            raise errors.InvalidCredentials(REFUSED) from None
 
     def second_factor(
         self, user: UserRecord, credential: Mapping[str, Any], device: Device
@@ -397,7 +406,7 @@ class Passkeys:
         if refusal.user is not None and refusal.outcome != "cloned":
             event = self._event(refusal.user.id, "passkey_login", device, refusal.outcome)
         self._throttle.fail(checked, event)
-        raise errors.InvalidCredentials("The passkey could not be verified.")
+        raise errors.InvalidCredentials(REFUSED)
 
 
 def _descriptor(passkey: PasskeyRecord) -> dict[str, Any]:
