@@ -61,6 +61,8 @@ class Settings:
     region: str = "us-east-1"
     #: DynamoDB endpoint; None means the AWS default for the region.
     dynamodb_endpoint: str | None = None
+    #: Seconds to wait for a DynamoDB answer before retrying, then 503: Lambda-sized.
+    dynamodb_read_timeout: float = 2.0
     issuer: str = "gatehouse"
     audience: str = "gatehouse-api"
     access_token_seconds: int = 15 * 60
@@ -122,6 +124,7 @@ class Settings:
             table_name=env.get("TABLE_NAME", f"gatehouse-{stage}"),
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             dynamodb_endpoint=endpoint,
+            dynamodb_read_timeout=_int(env, "DYNAMODB_READ_TIMEOUT_MS", 2000) / 1000,
             issuer=env.get("TOKEN_ISSUER", "gatehouse"),
             audience=env.get("TOKEN_AUDIENCE", "gatehouse-api"),
             access_token_seconds=_int(env, "ACCESS_TOKEN_SECONDS", 15 * 60),

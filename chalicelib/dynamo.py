@@ -47,7 +47,8 @@ def connect(settings: Settings) -> DynamoDBClient:
         aws_secret_access_key="local" if local else None,
         region_name=settings.region,
     )
-    return session.client("dynamodb", endpoint_url=settings.dynamodb_endpoint, config=CLIENT_CONFIG)
+    config = CLIENT_CONFIG.merge(Config(read_timeout=settings.dynamodb_read_timeout))
+    return session.client("dynamodb", endpoint_url=settings.dynamodb_endpoint, config=config)
 
 
 def attribute(value: str | int | bool) -> dict[str, Any]:

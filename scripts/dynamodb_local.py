@@ -59,6 +59,11 @@ class DynamoDBLocal:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The JVM's process id while it runs (the fault tests freeze it with SIGSTOP)."""
+        return None if self._process is None else self._process.pid
+
     def start(self, timeout: float = 30.0) -> None:
         jar = find_jar()
         java = shutil.which("java")

@@ -46,6 +46,11 @@ def dynamodb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DynamoDBLocal
             # Every test request comes from 127.0.0.1: the per-IP limit is tested on its
             # own, with its own services (tests/functional/test_throttle.py).
             "THROTTLE_IP": "1000000/1000000",
+            # Every test shares one DynamoDB Local JVM on a small machine, where a GC pause
+            # under a 50-client race can outlast the deployed 2 s read timeout and turn into
+            # a 503 that says nothing about Gatehouse. Faults are tested on their own
+            # (tests/e2e/test_faults.py), with the deployed timeout.
+            "DYNAMODB_READ_TIMEOUT_MS": "10000",
         }
     )
     settings = Settings.from_env()

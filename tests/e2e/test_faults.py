@@ -12,6 +12,8 @@ the test instead of stalling the run. Nothing measures time.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,7 +36,7 @@ from tests.conftest import Api
 from tests.functional.lifecycle import PASSWORD, api_at, installed, unique_ip
 
 #: A request that has not answered after this long is a hang (the store's client gives
-#: up after a few seconds: 1 s connect, 2 s read, 4 attempts in all).
+#: up after a few seconds: 1 s connect, 2 s read (``DYNAMODB_READ_TIMEOUT_MS``), 3 attempts).
 HANG_SECONDS = 20.0
 
 
@@ -181,6 +183,37 @@ def test_with_the_store_down_every_route_is_503_and_it_heals_by_itself(
     finally:
         for process in running:
             process.stop()
+
+
+def test_a_frozen_store_is_503_within_the_timeouts_not_a_hang(
+    own_api: Api, settings: Settings, tmp_path: Path
+) -> None:
+    """A store that accepts connections but never answers (the JVM stopped with
+    SIGSTOP) costs the client its read timeout per attempt, then a 503; when the store
+    thaws, the same services answer again."""
+    ddb = start_store(free_port())
+    own_settings = {
+        "dynamodb_endpoint": ddb.endpoint,
+        "dynamodb_read_timeout": 1.0,
+        "outbox_dir": tmp_path / "outbox",
+    }
+    assert ddb.pid is not None
+    try:
+        with installed(settings, **own_settings) as built:
+            create_table(built.settings)
+            assert own_api.get("/health").status_code == 200
+            os.kill(ddb.pid, signal.SIGSTOP)
+            try:
+                login = {"username": "frozen-store", "password": PASSWORD}
+                assert_unavailable(bounded(lambda: own_api.post("/login", login)), "login")
+                assert_health_unavailable(
+                    bounded(lambda: own_api.get("/health")), {"table": "unavailable", "keys": "ok"}
+                )
+            finally:
+                os.kill(ddb.pid, signal.SIGCONT)
+            assert bounded(lambda: own_api.get("/health")).status_code == 200
+    finally:
+        ddb.stop()
 
 
 def test_a_register_whose_transaction_failed_leaves_no_half_written_account(
