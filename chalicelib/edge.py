@@ -42,10 +42,16 @@ _ALLOW_HEADERS = "Authorization, Content-Type"
 _EXPOSE_HEADERS = "X-Request-Id, Retry-After, WWW-Authenticate"
 _PREFLIGHT_MAX_AGE = "600"
 #: The metrics a request counts, by (method, route, status, problem code); ``None``
-#: matches anything. Every 429 counts as Throttled and every 5xx as ServerError.
+#: matches anything. Every 429 counts as Throttled and every 5xx as ServerError. A
+#: passkey sign-in is a login too: it counts as LoginSucceeded/LoginFailed (so the
+#: login-failure alarm watches both ways in) and as PasskeyLogin* for its own share.
 _METRICS: tuple[tuple[str | None, str | None, int | None, str | None, str], ...] = (
     ("POST", "/login", 200, None, "LoginSucceeded"),
     ("POST", "/login", 401, "invalid_credentials", "LoginFailed"),
+    ("POST", "/passkeys/login", 200, None, "LoginSucceeded"),
+    ("POST", "/passkeys/login", 401, "invalid_credentials", "LoginFailed"),
+    ("POST", "/passkeys/login", 200, None, "PasskeyLoginSucceeded"),
+    ("POST", "/passkeys/login", 401, "invalid_credentials", "PasskeyLoginFailed"),
     ("POST", "/login", 401, "mfa_required", "MfaChallenged"),
     ("POST", "/register", 201, None, "Registration"),
     ("POST", "/token/refresh", 200, None, "TokenRefreshed"),
@@ -66,15 +72,18 @@ def metrics_for(method: str, route: str, status: int, code: str | None) -> list[
 
 #: Methods that only read: their lines are not audit lines (unless throttled).
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
-#: Routes that change the user's own data, not their account or sessions.
-_NOT_SECURITY = ("/todos",)
+#: Routes that change the user's own data, not their account or sessions, and the
+#: passkey sign-in options: they change nothing (a page asks for them every few
+#: minutes while it shows the log-in screen), though a throttled one is audited.
+_NOT_SECURITY = ("/todos", "/passkeys/options")
 
 
 def audited(method: str, route: str, status: int) -> bool:
     """Whether a request's line is a security event: every change to an account, its
     sessions, password, email, MFA or passkeys (logins, registrations, refreshes,
     logouts included, whatever the outcome) and every throttled request. Those lines
-    carry ``"audit": true``, which the optional archive's subscription filter ships."""
+    carry ``"audit": true``, which the optional archive's subscription filter ships.
+    Asking for passkey sign-in options is not one (the sign-in that follows is)."""
     if status == 429:
         return True
     return method not in _READS and not route.startswith(_NOT_SECURITY)

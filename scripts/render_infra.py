@@ -184,6 +184,13 @@ def dashboard() -> dict[str, Any]:
                 ],
             ),
             _widget(
+                "Passkey sign-ins (also counted in Logins)",
+                [
+                    _metric(ns, name, *ours)
+                    for name in ("PasskeyLoginSucceeded", "PasskeyLoginFailed", "PasskeyCloned")
+                ],
+            ),
+            _widget(
                 "Sessions and accounts",
                 [
                     _metric(ns, name, *ours)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -14,6 +14,9 @@ from chalicelib.edge import audited, metrics_for
 from chalicelib.observability import JsonFormatter
 from tests.assertions import header
 from tests.conftest import Api
+from tests.functional import passkeys
+from tests.functional.lifecycle import PASSWORD as LIFECYCLE_PASSWORD
+from tests.webauthn_authenticator import Authenticator
 
 PASSWORD = "plum tangerine harbour 42"
 
@@ -177,3 +180,95 @@ def test_security_events_are_audit_lines_and_nothing_else_is(api: Api, logs: Cap
 )
 def test_which_answers_are_audited(method: str, route: str, status: int, expected: bool) -> None:
     assert audited(method, route, status) is expected
+
+
+# ------------------------------------------------------------------ passkeys
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (("POST", "/passkeys/login", 200, None), ["LoginSucceeded", "PasskeyLoginSucceeded"]),
+        (
+            ("POST", "/passkeys/login", 401, "invalid_credentials"),
+            ["LoginFailed", "PasskeyLoginFailed"],
+        ),
+        (("POST", "/passkeys/login", 400, "validation_error"), []),
+        (("POST", "/passkeys/login", 429, "too_many_attempts"), ["Throttled"]),
+        (("POST", "/passkeys/options", 200, None), []),
+    ],
+)
+def test_passkey_sign_ins_count_as_logins_and_as_their_own(
+    answer: tuple[str, str, int, str | None], expected: list[str]
+) -> None:
+    """LoginFailed, which the login-failure alarm watches, counts both ways in."""
+    assert metrics_for(*answer) == expected
+
+
+def test_passkey_lines_are_emf_metrics_and_audit_lines_with_events_to_match(
+    api: Api, logs: Captured, new_user: Callable[..., dict[str, Any]]
+) -> None:
+    """A passkey's life as the log and the user's activity show it: every change and
+    every sign-in (refused or cloned too) is an audit line and an activity event; the
+    options the sign-in page asks for are neither. No challenge, signature or
+    credential member reaches the log."""
+    user = new_user()
+    token = api.post("/login", {"username": user["username"], "password": LIFECYCLE_PASSWORD})
+    access = token.json_body["access_token"]
+    authenticator = Authenticator()
+    logs.lines.clear()
+
+    options = passkeys.creation_options(api, access)
+    created = authenticator.create(options)
+    added = api.post("/me/passkeys", {"credential": created}, token=access).json_body
+    path = f"/me/passkeys/{added['id']}"
+    sign_in_options = passkeys.request_options(api)
+    asserted = authenticator.get(sign_in_options, sign_count=7)
+    assert passkeys.passkey_login(api, asserted).status_code == 200
+    forged = authenticator.get(passkeys.request_options(api), bad_signature=True)
+    assert passkeys.passkey_login(api, forged).status_code == 401
+    assert passkeys.sign_in(api, authenticator, sign_count=7).status_code == 401  # cloned
+    assert api.request("PATCH", path, {"name": "Desk"}, token=access).status_code == 200
+    assert api.request("DELETE", path, None, token=access).status_code == 204
+
+    counted = metrics(logs)
+    assert counted.count("LoginSucceeded") == counted.count("PasskeyLoginSucceeded") == 1
+    assert counted.count("LoginFailed") == counted.count("PasskeyLoginFailed") == 2
+    assert counted.count("PasskeyCloned") == 1
+    audit = [
+        (line.get("method"), line.get("route"), line.get("status"), line["msg"])
+        for line in logs.parsed()
+        if line.get("audit") is True
+    ]
+    assert audit == [
+        ("POST", "/me/passkeys/options", 200, "request"),
+        ("POST", "/me/passkeys", 201, "request"),
+        ("POST", "/passkeys/login", 200, "request"),
+        ("POST", "/passkeys/login", 401, "request"),
+        (None, None, None, "PasskeyCloned"),
+        ("POST", "/passkeys/login", 401, "request"),
+        ("PATCH", "/me/passkeys/{passkey_id}", 200, "request"),
+        ("DELETE", "/me/passkeys/{passkey_id}", 204, "request"),
+    ]
+    listed = api.get("/me/activity", token=access).json_body["events"]
+    kinds = [(e["type"], e["outcome"]) for e in listed if e["type"].startswith("passkey")]
+    assert kinds == [
+        ("passkey_removed", "success"),
+        ("passkey_renamed", "success"),
+        ("passkey_login", "cloned"),
+        ("passkey_login", "failure"),
+        ("passkey_login", "success"),
+        ("passkey_added", "success"),
+    ]
+    text = "\n".join(logs.lines)
+    secrets = [
+        options["challenge"],
+        sign_in_options["challenge"],
+        *created["response"].values(),
+        *asserted["response"].values(),
+        forged["response"]["signature"],
+        added["id"],
+    ]
+    for secret in secrets:
+        if isinstance(secret, str) and len(secret) > 8:
+            assert secret not in text
