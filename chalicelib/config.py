@@ -106,6 +106,10 @@ class Settings:
     webauthn_rp_name: str = "Gatehouse"
     #: The most passkeys one user may hold (then 409 ``passkey_limit_reached``).
     passkey_limit: int = 10
+    #: Passkey sign-in options one client IP may ask for per hour/day (each writes a
+    #: challenge): an open log-in page asks every 4 minutes, 15 an hour, and offices
+    #: share an IP, so 300/3000 is 20 pages all hour, 200 page-hours a day.
+    passkey_options_limit: tuple[int, int] = (300, 3000)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -150,4 +154,5 @@ class Settings:
             webauthn_origins=_set(env, "WEBAUTHN_ORIGINS", "http://localhost:8000"),
             webauthn_rp_name=env.get("WEBAUTHN_RP_NAME") or "Gatehouse",
             passkey_limit=_int(env, "PASSKEY_LIMIT", 10),
+            passkey_options_limit=_pair(env, "PASSKEY_OPTIONS_LIMIT", (300, 3000)),
         )

@@ -33,7 +33,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from chalicelib import errors, observability
 from chalicelib.accounts import Accounts
 from chalicelib.credentials import ALGORITHMS, Assertion, Registration, b64decode, b64encode
-from chalicelib.items import ActivityEvent, ChallengeRecord, PasskeyRecord, PasskeyUse, UserRecord
+from chalicelib.items import (
+    ActivityEvent,
+    ChallengeRecord,
+    Key,
+    PasskeyRecord,
+    PasskeyUse,
+    UserRecord,
+)
 from chalicelib.sessions import Device, Sessions
 from chalicelib.store import Store
 from chalicelib.throttle import Checked, Throttle
@@ -146,11 +153,20 @@ class Passkeys:
             self._verifier = Ceremony(self._policy.rp)
         return self._verifier
 
-    def _challenge(self, purpose: str, *, user_id: str = "", login_key: str = "") -> str:
+    def _challenge(
+        self,
+        purpose: str,
+        *,
+        user_id: str = "",
+        login_key: str = "",
+        counted: list[tuple[Key, int]] | None = None,
+    ) -> str:
+        """A new challenge, stored (as its hash) with the ``counted`` throttle counters'
+        increments, in one write."""
         challenge = secrets.token_bytes(32)
         expires = int(self._clock()) + CHALLENGE_SECONDS
         record = ChallengeRecord(purpose, user_id, login_key, expires)
-        self._store.put_challenge(_digest(challenge), record)
+        self._store.put_challenge(_digest(challenge), record, counted)
         return b64encode(challenge)
 
     def _event(
@@ -256,14 +272,18 @@ class Passkeys:
     # ---------------------------------------------------------------- sign-in
 
     def request_options(self, login: str | None, device: Device) -> dict[str, Any]:
-        """``PublicKeyCredentialRequestOptionsJSON``, throttled per client IP. With a
-        login name, ``allowCredentials`` lists its passkeys, or a decoy that depends
-        only on the name when it has none (or no account): the answer is the same shape
-        either way, so it does not tell whether the account exists."""
-        self._throttle.check(self._throttle.counters(ip=device.ip))
+        """``PublicKeyCredentialRequestOptionsJSON``, throttled per client IP twice: by
+        its failures, like login, and by its own count of options asked for (each
+        writes a challenge), checked in the same read and counted in the challenge's
+        write. With a login name, ``allowCredentials`` lists its passkeys, or a decoy
+        that depends only on the name when it has none (or no account): the answer is
+        the same shape either way, so it does not tell whether the account exists."""
+        checked = self._throttle.check(self._throttle.counters(ip=device.ip, options=device.ip))
         key = Accounts.login_key(login) if login else ""
         options: dict[str, Any] = {
-            "challenge": self._challenge(SIGN_IN, login_key=key),
+            "challenge": self._challenge(
+                SIGN_IN, login_key=key, counted=checked.of_kind("options")
+            ),
             "timeout": CHALLENGE_SECONDS * 1000,
             "rpId": self._policy.rp.id,
             "allowCredentials": [],

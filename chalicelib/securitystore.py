@@ -24,8 +24,20 @@ class SecurityRecords(Table):
         taken = self._take(items.one_time_key(token_hash), purpose, now)
         return items.decode(OneTimeRecord, taken) if taken is not None else None
 
-    def put_challenge(self, challenge_hash: str, record: ChallengeRecord) -> None:
-        self._put_record(items.challenge_key(challenge_hash), record, "challenge")
+    def put_challenge(
+        self,
+        challenge_hash: str,
+        record: ChallengeRecord,
+        counted: list[tuple[items.Key, int]] | None = None,
+    ) -> None:
+        """Store a challenge; with ``counted``, add one to each of those counters (key,
+        window end) in the same transaction: one round trip for both."""
+        key = items.challenge_key(challenge_hash)
+        if not counted:
+            self._put_record(key, record, "challenge")
+            return
+        put = self._put_new({**key, **items.encode(record, "challenge")})
+        self._transact([put, *(_add_one(k, end, self.table_name) for k, end in counted)])
 
     def _put_record(self, key: items.Key, record: object, kind: str) -> None:
         with aws_call():
@@ -107,24 +119,27 @@ class SecurityRecords(Table):
     ) -> None:
         """Add one failure to each counter (created on first use, reaped by TTL at the
         window's end) and record ``event``, in one transaction."""
-        actions: list[dict[str, Any]] = [
-            {
-                "Update": {
-                    "TableName": self.table_name,
-                    "Key": key,
-                    "UpdateExpression": "ADD failures :one "
-                    "SET expires_at = if_not_exists(expires_at, :end), #t = :t",
-                    "ExpressionAttributeNames": {"#t": "type"},
-                    "ExpressionAttributeValues": {
-                        ":one": {"N": "1"},
-                        ":end": {"N": str(window_end)},
-                        ":t": {"S": "counter"},
-                    },
-                }
-            }
-            for key, window_end in counters
-        ]
+        actions = [_add_one(key, window_end, self.table_name) for key, window_end in counters]
         if event is not None:
             actions.append(self._event_put(event))
         if actions:
             self._transact(actions)
+
+
+def _add_one(key: items.Key, window_end: int, table_name: str) -> dict[str, Any]:
+    """The transaction action that adds one to a throttle counter, created on first
+    use and reaped by TTL at its window's end."""
+    return {
+        "Update": {
+            "TableName": table_name,
+            "Key": key,
+            "UpdateExpression": "ADD failures :one "
+            "SET expires_at = if_not_exists(expires_at, :end), #t = :t",
+            "ExpressionAttributeNames": {"#t": "type"},
+            "ExpressionAttributeValues": {
+                ":one": {"N": "1"},
+                ":end": {"N": str(window_end)},
+                ":t": {"S": "counter"},
+            },
+        }
+    }

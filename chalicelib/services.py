@@ -104,6 +104,7 @@ class Services:
                 account=pair("account", *settings.throttle_account),
                 ip=pair("ip", *settings.throttle_ip),
                 forgot=pair("forgot", *settings.throttle_forgot),
+                options=pair("options", *settings.passkey_options_limit),
             ),
             clock,
         )

@@ -2,9 +2,10 @@
 
 Each limit is a fixed-window counter of failures per key (an account name, an email,
 a client IP): one item per key and window, incremented with an atomic ``ADD`` and reaped
-by TTL when the window ends. Limits come in pairs, an hour and a day, so the wait grows:
-past the hourly limit a client waits for the hour to end; keep failing across hours and
-the daily limit holds it until the day ends.
+by TTL when the window ends. Passkey sign-in options are counted per client IP on every
+request, failed or not, since each one writes a challenge. Limits come in pairs, an hour
+and a day, so the wait grows: past the hourly limit a client waits for the hour to end;
+keep failing across hours and the daily limit holds it until the day ends.
 
 A throttled attempt is refused before any lookup or bcrypt work (``check`` is one
 BatchGetItem), and a key that names no account is throttled exactly like one that does,
@@ -65,6 +66,9 @@ class Policy:
     account: tuple[Limit, ...] = pair("account", 10, 50)
     ip: tuple[Limit, ...] = pair("ip", 100, 1000)
     forgot: tuple[Limit, ...] = pair("forgot", 5, 20)
+    #: Passkey sign-in options per client IP: requests, not failures (each one stores
+    #: a challenge), so that asking for options without end costs no write past it.
+    options: tuple[Limit, ...] = pair("options", 300, 3000)
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,10 @@ class Checked:
 
     counters: tuple[Counter, ...]
     counts: tuple[int, ...]
+
+    def of_kind(self, kind: str) -> list[tuple[items.Key, int]]:
+        """The ``kind`` counters as (key, window end): what one more count writes."""
+        return [(c.item_key, c.window_end) for c in self.counters if c.kind == kind]
 
     @property
     def account_keys(self) -> list[items.Key]:
@@ -93,7 +101,8 @@ class Throttle:
         self._clock = clock
 
     def counters(self, **keys: str) -> tuple[Counter, ...]:
-        """Counters for ``account=``, ``ip=`` and ``forgot=`` keys (empty keys are skipped)."""
+        """Counters for ``account=``, ``ip=``, ``forgot=`` and ``options=`` keys (empty
+        keys are skipped)."""
         now = int(self._clock())
         found: list[Counter] = []
         for kind, key in keys.items():

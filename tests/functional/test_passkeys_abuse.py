@@ -21,7 +21,7 @@ from chalicelib.services import Services
 from chalicelib.sessions import Device
 from tests.assertions import assert_problem
 from tests.conftest import Api
-from tests.functional.lifecycle import api_at, installed, retry_after, unique_ip
+from tests.functional.lifecycle import api_at, installed, retry_after, same_window, unique_ip
 from tests.functional.passkeys import Holder, passkey_login, passkeys_of, request_options
 from tests.racing import all_at_once, statuses
 from tests.webauthn_authenticator import b64, cbor
@@ -244,6 +244,25 @@ def test_the_unauthenticated_routes_are_throttled_per_ip(
         assert_problem(response, 429, "too_many_attempts")
         assert retry_after(response) > 0
     assert elsewhere.status_code == 200
+
+
+@pytest.mark.parametrize("limits", [(3, 30), (30, 3)], ids=["hourly", "daily"])
+def test_sign_in_options_are_counted_per_ip_failed_or_not(
+    gateway_client: GatewayClient, holder: Holder, settings: Settings, limits: tuple[int, int]
+) -> None:
+    """Every options answer writes a challenge, so asking is counted, not only failing."""
+    same_window()
+    caller = api_at(gateway_client, unique_ip())
+    with installed(settings, passkey_options_limit=limits):
+        issued = [request_options(caller, holder.username) for _ in range(3)]
+        refused = caller.post("/passkeys/options", {})
+        elsewhere = api_at(gateway_client, unique_ip()).post("/passkeys/options", {})
+        signed = passkey_login(caller, holder.authenticator.get(issued[-1]))
+
+    assert_problem(refused, 429, "too_many_attempts")
+    assert retry_after(refused) <= 86400
+    assert elsewhere.status_code == 200
+    assert signed.status_code == 200, signed.body  # a challenge already issued still works
 
 
 def test_two_assertions_racing_with_one_count_open_at_most_one_session(

@@ -16,6 +16,7 @@ def test_settings_default_to_the_local_page_and_read_the_environment() -> None:
     assert default.webauthn_rp_id == "localhost"
     assert default.webauthn_origins == frozenset({"http://localhost:8000"})
     assert (default.webauthn_rp_name, default.passkey_limit) == ("Gatehouse", 10)
+    assert default.passkey_options_limit == (300, 3000)
 
     custom = Settings.from_env(
         {
@@ -23,11 +24,13 @@ def test_settings_default_to_the_local_page_and_read_the_environment() -> None:
             "WEBAUTHN_ORIGINS": "https://example.com, https://app.example.com,",
             "WEBAUTHN_RP_NAME": "Example",
             "PASSKEY_LIMIT": "3",
+            "PASSKEY_OPTIONS_LIMIT": "60/600",
         }
     )
     assert custom.webauthn_rp_id == "example.com"
     assert custom.webauthn_origins == frozenset({"https://example.com", "https://app.example.com"})
     assert (custom.webauthn_rp_name, custom.passkey_limit) == ("Example", 3)
+    assert custom.passkey_options_limit == (60, 600)
 
 
 @pytest.mark.parametrize(
