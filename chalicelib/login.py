@@ -10,6 +10,11 @@
    recovery code is spent in the same transaction that opens the session, so it cannot
    be replayed. A passkey assertion (``passkey``) may stand in for the code: its sign
    count moves in that same transaction (passkeys.py).
+5. That transaction also requires the password hash the login verified: a login that
+   read the old password just before a change or reset loses to it with
+   ``invalid_credentials``. That loss is not counted against the throttle, since the
+   password was right when it was checked; it was the caller's own (or an owner's)
+   change that overtook it, not a guess.
 
 Four DynamoDB round trips on success: counters, guard, user, one transaction.
 """
@@ -79,7 +84,12 @@ class Login:
         elif user.mfa_enabled:
             factor = self._second_factor(user, totp_code, checked, device)
         return self._sessions.start(
-            user, device, factor=factor, clear=checked.account_keys, passkey=use
+            user,
+            device,
+            factor=factor,
+            clear=checked.account_keys,
+            passkey=use,
+            password_hash=user.password_hash,
         )
 
     def _second_factor(

@@ -81,13 +81,17 @@ class Sessions:
         clear: Sequence[Key] = (),
         passkey: PasskeyUse | None = None,
         event_type: str = "login",
+        password_hash: str | None = None,
     ) -> dict[str, Any]:
         """Open a session for ``user`` and return its first ``TokenPair``.
 
         One transaction writes the session and the login event (``event_type``),
         clears the account's failure counters, spends the second factor, moves the
         passkey's sign count (passkeys.py), and checks the user still exists and is not
-        disabled; if any of that fails the login fails as a whole.
+        disabled and, for a password login, still has the ``password_hash`` the login
+        verified; if any of that fails the login fails as a whole. (Without that last
+        check, a login that verified the old password just before a change or reset
+        could open its session after the change ended every other one.)
         """
         now = int(self._clock())
         session_id = new_id()
@@ -107,7 +111,12 @@ class Sessions:
         )
         event = ActivityEvent(user.id, event_type, "success", now, device.ip, device.user_agent)
         opened = self._store.open_session(
-            session, event=event, clear=list(clear), factor=factor, passkey=passkey
+            session,
+            event=event,
+            clear=list(clear),
+            factor=factor,
+            passkey=passkey,
+            password_hash=password_hash,
         )
         if not opened:
             raise errors.InvalidCredentials()

@@ -22,13 +22,16 @@ class SessionRecords(Table):
         clear: list[items.Key],
         factor: SecondFactor,
         passkey: PasskeyUse | None = None,
+        password_hash: str | None = None,
     ) -> bool:
         """Write a new session, its login event and the cleared failure counters at once,
-        if the user still exists, is not disabled, the second factor (if any) is unspent
-        and the passkey (if any) still has the sign count the sign-in read. False
-        otherwise: a racing delete, disable, replayed code or cloned assertion loses."""
+        if the user still exists, is not disabled, still has ``password_hash`` (if given:
+        the hash a password login verified), the second factor (if any) is unspent and
+        the passkey (if any) still has the sign count the sign-in read. False otherwise:
+        a racing delete, disable, password change, replayed code or cloned assertion
+        loses."""
         actions: list[dict[str, Any]] = [
-            self._user_guard(session.user_id, factor),
+            self._user_guard(session.user_id, factor, password_hash),
             {"Put": {"TableName": self.table_name, "Item": self._session_item(session)}},
             self._event_put(event),
             *({"Delete": {"TableName": self.table_name, "Key": key}} for key in clear),
@@ -42,9 +45,14 @@ class SessionRecords(Table):
         same conditions as a login; False if it was spent meanwhile or the user is gone."""
         return self._transact([self._user_guard(user_id, factor)]) is None
 
-    def _user_guard(self, user_id: str, factor: SecondFactor) -> dict[str, Any]:
+    def _user_guard(
+        self, user_id: str, factor: SecondFactor, password_hash: str | None = None
+    ) -> dict[str, Any]:
         condition = "attribute_exists(pk) AND disabled = :no"
         values: dict[str, Any] = {":no": {"BOOL": False}}
+        if password_hash is not None:
+            condition += " AND password_hash = :password"
+            values[":password"] = {"S": password_hash}
         target = {"TableName": self.table_name, "Key": items.user_key(user_id)}
         if factor.totp_step is not None:
             values[":step"] = {"N": str(factor.totp_step)}

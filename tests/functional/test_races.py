@@ -1,4 +1,5 @@
-"""The five races of issue 8, each with 50 clients released at once by a barrier.
+"""The races of issue 8 and those found since, each with 50 clients released at once by
+a barrier.
 
 Every client sends through a test client of its own over the one app (as separate
 callers would), against the session's DynamoDB Local, so the interleavings happen where
@@ -23,6 +24,7 @@ from chalicelib.localgateway import GatewayClient
 from chalicelib.services import Services
 from tests.assertions import assert_problem, unique
 from tests.conftest import PROJECT_DIR, Api
+from tests.functional.test_recovery import reset_token
 from tests.functional.test_sessions import refresh, works
 from tests.functional.todolist import Todos
 from tests.racing import all_at_once, statuses
@@ -274,3 +276,84 @@ def test_logins_racing_account_deletion_leave_nothing_behind(
             assert_problem(refresh(api, response.json_body["refresh_token"]), 401, "invalid_token")
     # Refused from now on (401, or 429 once the racers' failures lock the name).
     assert api.post("/login", body).status_code in (401, 429)
+
+
+def old_password_logins(
+    api: Api, username: str, until: threading.Event
+) -> list[tuple[str, HTTPResponse]]:
+    """Log in with the old password again and again (a pause between) until refused or
+    ``until`` is set; once refused with 401, once with the new password. Each answer
+    comes with the password it was sent with."""
+    answers: list[tuple[str, HTTPResponse]] = []
+    while len(answers) < MAX_CHAIN:
+        answer = api.post("/login", {"username": username, "password": PASSWORD})
+        answers.append((PASSWORD, answer))
+        if answer.status_code != 200 or until.is_set():
+            break
+        until.wait(CHAIN_PAUSE)
+    if answers[-1][1].status_code == 401:
+        answer = api.post("/login", {"username": username, "password": NEW_PASSWORD})
+        answers.append((NEW_PASSWORD, answer))
+    return answers
+
+
+@pytest.mark.parametrize("how", ["change", "reset"])
+def test_old_password_logins_racing_a_password_change_open_no_lasting_session(
+    how: str,
+    api: Api,
+    clients: list[Api],
+    new_user: Callable[..., dict[str, Any]],
+    app_services: Services,
+) -> None:
+    table = Table(app_services)
+    account = new_user(password=PASSWORD, email=f"{unique('moved')}@example.com")
+    username, user_id = account["username"], account["user"]["id"]
+    changer = signed_in(api, username)
+    reset_with = reset_token(api, app_services.settings, account["email"]) if how == "reset" else ""
+    changed_yet = threading.Event()
+
+    def change() -> list[tuple[str, HTTPResponse]]:
+        if how == "change":
+            answer = clients[0].post(
+                "/me/password",
+                {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+                token=changer["access_token"],
+            )
+        else:
+            answer = clients[0].post(
+                "/password/reset", {"token": reset_with, "new_password": NEW_PASSWORD}
+            )
+        changed_yet.set()
+        return [("", answer)]
+
+    logins: list[Callable[[], list[tuple[str, HTTPResponse]]]] = [
+        partial(old_password_logins, c, username, changed_yet) for c in clients[1:]
+    ]
+
+    [(_, changed)], *chains = all_at_once([change, *logins])
+
+    answers = [pair for chain in chains for pair in chain]
+    assert_no_server_errors([changed, *(r for _, r in answers)])
+    assert changed.status_code == 204, changed.body
+    assert set(statuses([r for _, r in answers])) <= {200, 401, 429}, statuses(
+        [r for _, r in answers]
+    )
+    for _, response in answers:
+        if response.status_code == 401:
+            assert_problem(response, 401, "invalid_credentials")
+
+    def opened(password: str) -> set[str]:
+        return {
+            app_services.tokens.verify(r.json_body["access_token"]).session_id
+            for sent, r in answers
+            if sent == password and r.status_code == 200
+        }
+
+    # Every session still alive was opened with the new password, or is the changer's
+    # own (a change keeps it; a reset ends it too).
+    kept = {app_services.tokens.verify(changer["access_token"]).session_id}
+    allowed = opened(NEW_PASSWORD) | (kept if how == "change" else set())
+    alive = set(table.sessions(user_id))
+    assert alive <= allowed, alive - allowed
+    assert not alive & opened(PASSWORD)
+    assert (kept <= alive) == (how == "change")

@@ -615,3 +615,22 @@ def test_an_expired_session_is_not_listed_and_its_access_tokens_fail(
 
     assert not works(api, fresh_token)
     assert listed_ids(api, live.access_token) == [live.session_id]
+
+
+def test_a_password_login_whose_hash_changed_meanwhile_opens_no_session(
+    app_services: Services, new_user: Callable[..., dict[str, Any]]
+) -> None:
+    # What a login that verified the old password just before a change holds: the
+    # old record. The change lands first; then the login's transaction runs.
+    stale = user_record(app_services, new_user)
+    app_services.accounts.change_password(stale, "a wholly different passphrase")
+    sessions = app_services.sessions
+
+    with pytest.raises(errors.InvalidCredentials):
+        sessions.start(stale, DEVICE, password_hash=stale.password_hash)
+
+    assert app_services.store.list_sessions(stale.id) == []
+    assert app_services.store.list_events(stale.id, 10) == []
+    # A sign-in that never read the password (a passkey) carries no such condition.
+    sessions.start(stale, DEVICE)
+    assert len(app_services.store.list_sessions(stale.id)) == 1
