@@ -138,6 +138,22 @@ class Table:
         """The transaction action that records ``event``."""
         return {"Put": {"TableName": self.table_name, "Item": self._event_item(event)}}
 
+    def _event_if_user(self, event: ActivityEvent) -> list[dict[str, Any]]:
+        """The transaction actions that record ``event`` only while its user exists: a
+        check on the user item, then the put (a put's own condition sees only the new
+        item). An event racing the account's deletion then fails the check instead of
+        landing in the partition the deletion already swept."""
+        return [
+            {
+                "ConditionCheck": {
+                    "TableName": self.table_name,
+                    "Key": items.user_key(event.user_id),
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            },
+            self._event_put(event),
+        ]
+
     def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
         return {
             "Put": {

@@ -40,7 +40,8 @@ class PasskeyRecords(Table):
     def add_passkey(self, passkey: PasskeyRecord, *, limit: int, event: ActivityEvent) -> None:
         """Store a new passkey and its ``passkey_added`` event; 409 at the limit
         (``PasskeyLimitReached``) or for a credential the user already has
-        (``PasskeyExists``)."""
+        (``PasskeyExists``); 404 if the account was deleted meanwhile, so nothing is
+        written into the partition its deletion swept."""
         failed = self._transact(
             [
                 self._count_change(passkey.user_id, +1, limit=limit),
@@ -50,13 +51,15 @@ class PasskeyRecords(Table):
                         **items.encode(passkey, "passkey"),
                     }
                 ),
-                self._event_put(event),
+                *self._event_if_user(event),
             ]
         )
         if failed == 0:
             raise errors.PasskeyLimitReached()
         if failed == 1:
             raise errors.PasskeyExists()
+        if failed is not None:
+            raise errors.NotFound("The account no longer exists.")
 
     def list_passkeys(self, user_id: str) -> list[PasskeyRecord]:
         return [items.decode(PasskeyRecord, i) for i in self._query(user_id, "PASSKEY#")]

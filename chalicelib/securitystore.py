@@ -118,12 +118,15 @@ class SecurityRecords(Table):
         self, counters: list[tuple[items.Key, int]], *, event: ActivityEvent | None
     ) -> None:
         """Add one failure to each counter (created on first use, reaped by TTL at the
-        window's end) and record ``event``, in one transaction."""
-        actions = [_add_one(key, window_end, self.table_name) for key, window_end in counters]
-        if event is not None:
-            actions.append(self._event_put(event))
-        if actions:
-            self._transact(actions)
+        window's end) and record ``event``, in one transaction. If the event's user was
+        deleted meanwhile, the failures still count (a second transaction) and the event
+        is dropped, rather than written into the partition the deletion swept."""
+        counting = [_add_one(key, window_end, self.table_name) for key, window_end in counters]
+        recording = self._event_if_user(event) if event is not None else []
+        actions = counting + recording
+        if actions and self._transact(actions) is not None and counting:
+            # Only the user check can fail (the counters are unconditional): count alone.
+            self._transact(counting)
 
 
 def _add_one(key: items.Key, window_end: int, table_name: str) -> dict[str, Any]:

@@ -150,8 +150,14 @@ class Store(SessionRecords, SecurityRecords, PasskeyRecords):
     # -------------------------------------------------------------- activity
 
     def record_event(self, event: ActivityEvent) -> None:
-        with aws_call():
-            self._client.put_item(TableName=self.table_name, Item=self._event_item(event))
+        """Record ``event`` unless its user has been deleted meanwhile (then drop it).
+
+        One transaction (a check on the user item, the put): the same one round trip as
+        a plain put. Events written here are on failure and account-change paths; a
+        login's success event rides in the login's own transaction, which already
+        checks the user.
+        """
+        self._transact(self._event_if_user(event))
 
     def list_events(self, user_id: str, limit: int) -> list[ActivityEvent]:
         """The newest ``limit`` events, newest first (one Query, read backwards)."""

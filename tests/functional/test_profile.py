@@ -4,12 +4,16 @@ POST /me/password and GET /me/activity."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from chalicelib import errors
 from chalicelib.config import Settings
+from chalicelib.items import ActivityEvent, PasskeyRecord
+from chalicelib.services import Services
 from tests.assertions import USER_FIELDS, assert_problem, unique
 from tests.conftest import Api
 from tests.functional.lifecycle import (
@@ -442,3 +446,28 @@ def test_deleting_the_account_removes_it_and_everything_it_owns(
     events = api.get("/me/activity", token=fresh).json_body["events"]
     assert [(e["type"], e["outcome"]) for e in events] == [("login", "success")]
     assert api.get("/todos", token=fresh).json_body["items"] == []
+
+
+def test_writes_for_an_account_deleted_meanwhile_leave_nothing_but_the_failure_counts(
+    api: Api, new_user: NewUser, app_services: Services
+) -> None:
+    # What a wrong-password login that read the user just before DELETE /me writes
+    # once the deletion has swept the partition: a failure and its event.
+    user = new_user()
+    record = app_services.store.get_user(user["user"]["id"])
+    assert record is not None
+    app_services.accounts.delete(record)
+    throttle = app_services.throttle
+    checked = throttle.check(throttle.counters(account=record.username_key))
+    event = ActivityEvent(record.id, "login", "failure", int(time.time()), "192.0.2.1", "pytest")
+
+    app_services.accounts.record(event)
+    throttle.fail(checked, event)
+    # And a passkey enrolment that passed its checks before the deletion.
+    passkey = PasskeyRecord(record.id, "Y3JlZA", "a2V5", 0, "internal", "Laptop", 0, 0, False)
+    with pytest.raises(errors.NotFound):
+        app_services.store.add_passkey(passkey, limit=10, event=event)
+
+    assert partition(app_services.settings, record.id) == []
+    again = throttle.check(throttle.counters(account=record.username_key))
+    assert [n + 1 for n in checked.counts] == list(again.counts)
