@@ -17,15 +17,17 @@ Two stages, each with its own kind of failure:
 
 from __future__ import annotations
 
+import json
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from fido2 import cbor
-from fido2.cose import CoseKey, UnsupportedKey
+from fido2.cose import ES256, RS256, CoseKey, EdDSA, UnsupportedKey
 from fido2.server import Fido2Server
-from fido2.utils import websafe_encode
+from fido2.utils import bytes2int, websafe_encode
 from fido2.webauthn import (
     Aaguid,
     AttestationConveyancePreference,
@@ -65,6 +67,11 @@ MIN_CHALLENGE_BYTES = 16
 #: Authenticators make ids of at least 16 random bytes (WebAuthn 4, "Credential ID");
 #: a shorter one is not a passkey's.
 MIN_CREDENTIAL_ID_BYTES = 16
+#: RSA keys shorter than this are refused (NIST SP 800-57: 112-bit security), and
+#: public exponents past 64 bits (OpenSSL's own cap for large moduli): no authenticator
+#: makes either, and a huge exponent makes every verification slow.
+MIN_RSA_BITS = 2048
+MAX_RSA_EXPONENT_BITS = 64
 
 
 class Refused(Exception):
@@ -185,6 +192,8 @@ class Ceremony:
         key = credential.public_key
         if isinstance(key, UnsupportedKey) or key.ALGORITHM not in ALGORITHMS:
             raise Refused(f"unsupported algorithm {key.get(3)!r}")
+        _usable(key)
+        _backup_flags(auth_data)
         try:
             self._server.register_complete(self._state(challenge), response)
         except ValueError as error:
@@ -201,6 +210,10 @@ class Ceremony:
     ) -> Asserted:
         """Check an assertion by the stored ``public_key``; ``Refused`` if it does not pass."""
         _same_window(response.response.client_data)
+        auth_data = response.response.authenticator_data
+        if auth_data.flags & AuthenticatorData.FLAG.AT:
+            raise Refused("attested credential data in an assertion")
+        _backup_flags(auth_data)
         try:
             stored = AttestedCredentialData.create(
                 Aaguid.NONE,
@@ -210,11 +223,45 @@ class Ceremony:
             self._server.authenticate_complete(self._state(challenge), [stored], response)
         except _MALFORMED as error:
             raise Refused(str(error) or type(error).__name__) from None
-        auth_data = response.response.authenticator_data
         return Asserted(sign_count=auth_data.counter, backed_up=auth_data.is_backed_up())
 
 
 def _same_window(client_data: CollectedClientData) -> None:
-    """The page ran in a top-level window: Gatehouse's page is never framed."""
-    if client_data.cross_origin:
+    """The page ran in a top-level window: Gatehouse's page is never framed. A browser
+    writes ``crossOrigin: false`` there (older ones leave it out) and no ``topOrigin``
+    (WebAuthn L3 sets it only for a cross-origin frame); anything else is refused."""
+    data = json.loads(client_data)
+    if data.get("crossOrigin", False) is not False or "topOrigin" in data:
         raise Refused("cross-origin ceremony")
+
+
+def _backup_flags(auth_data: AuthenticatorData) -> None:
+    """WebAuthn L3 7.1 and 7.2: a credential that is not backup eligible (BE) cannot
+    be backed up (BS)."""
+    flags = auth_data.flags
+    if flags & AuthenticatorData.FLAG.BS and not flags & AuthenticatorData.FLAG.BE:
+        raise Refused("backed up (BS) but not backup eligible (BE)")
+
+
+def _usable(key: CoseKey) -> None:
+    """The new credential's public key is one a signature can be checked with, so no
+    passkey is stored that could never sign in: a point on P-256 (ES256), 32 bytes of
+    Ed25519 (EdDSA), or an RSA key of 2048 bits or more (RS256)."""
+    try:
+        if isinstance(key, ES256) and key[1] == 2 and key[-1] == 1:
+            x, y = bytes2int(key[-2]), bytes2int(key[-3])
+            ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
+            return
+        if isinstance(key, EdDSA) and key[1] == 1 and key[-1] == 6:
+            ed25519.Ed25519PublicKey.from_public_bytes(key[-2])
+            return
+        if isinstance(key, RS256) and key[1] == 3:
+            modulus, exponent = bytes2int(key[-1]), bytes2int(key[-2])
+            if modulus.bit_length() >= MIN_RSA_BITS and (
+                exponent.bit_length() <= MAX_RSA_EXPONENT_BITS
+            ):
+                rsa.RSAPublicNumbers(exponent, modulus).public_key()
+                return
+    except _MALFORMED:
+        pass
+    raise Refused(f"unusable {type(key).__name__} public key")

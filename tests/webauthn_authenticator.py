@@ -22,7 +22,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
-UP, UV, BE, BS, AT = 0x01, 0x04, 0x08, 0x10, 0x40
+UP, UV, BE, BS, AT, ED = 0x01, 0x04, 0x08, 0x10, 0x40, 0x80
 ORIGIN = "http://localhost:8000"
 RP_ID = "localhost"
 ES256, EDDSA, ES384, RS256 = -7, -8, -35, -257
@@ -128,6 +128,14 @@ def auth_data(rp_id: str, flags: int, count: int, attested: bytes = b"") -> byte
     return hashlib.sha256(rp_id.encode()).digest() + struct.pack(">BI", flags, count) + attested
 
 
+def attested_data(credential: Credential, cose: dict[int, Any] | None = None) -> bytes:
+    """The attested credential data of ``credential``: AAGUID (zeros), id, COSE key
+    (its own, or ``cose`` in its place)."""
+    key = cose_key(credential.key, credential.alg) if cose is None else cose
+    identifier = credential.credential_id
+    return bytes(16) + struct.pack(">H", len(identifier)) + identifier + cbor(key)
+
+
 @dataclass
 class Authenticator:
     """A platform authenticator with user verification, signing counts like a
@@ -164,18 +172,14 @@ class Authenticator:
         credential_id: bytes | None = None,
         transports: list[str] | None = None,
         client_extra: dict[str, Any] | None = None,
+        cose: dict[int, Any] | None = None,
     ) -> dict[str, Any]:
         """``credentials.create()`` with these options; the new credential is kept
-        (even when something was set wrong, as a real one would be)."""
+        (even when something was set wrong, as a real one would be). ``cose`` sends
+        that COSE key in place of the credential's own."""
         rp = rp_id or options["rp"]["id"]
         credential = self.new_credential(rp, unb64(options["user"]["id"]), alg, credential_id)
-        cose = cbor(cose_key(credential.key, alg))
-        attested = (
-            bytes(16)
-            + struct.pack(">H", len(credential.credential_id))
-            + credential.credential_id
-            + cose
-        )
+        attested = attested_data(credential, cose)
         data = client_data(
             kind, challenge or options["challenge"], origin or self.origin, **(client_extra or {})
         )
@@ -214,17 +218,19 @@ class Authenticator:
         user_handle: bytes | str | None = "own",
         bad_signature: bool = False,
         client_extra: dict[str, Any] | None = None,
+        appended: bytes = b"",
     ) -> dict[str, Any]:
         """``credentials.get()``: signs with ``credential`` (by default the newest one
         for the options' rp id). ``user_handle`` is the credential's own unless given
-        (``None`` leaves it out, as a non-discoverable credential does)."""
+        (``None`` leaves it out, as a non-discoverable credential does); ``appended``
+        goes after the authenticator data's count (extensions, attested data), signed."""
         chosen = credential or next(
             c for c in reversed(self.credentials) if c.rp_id == options["rpId"]
         )
         if sign_count is None:
             chosen.sign_count += 1 if self.counting else 0
             sign_count = chosen.sign_count
-        authenticator = auth_data(rp_id or options["rpId"], flags, sign_count)
+        authenticator = auth_data(rp_id or options["rpId"], flags, sign_count, appended)
         data = client_data(
             kind, challenge or options["challenge"], origin or self.origin, **(client_extra or {})
         )

@@ -22,9 +22,15 @@ from chalicelib.sessions import Device
 from tests.assertions import assert_problem
 from tests.conftest import Api
 from tests.functional.lifecycle import api_at, installed, retry_after, same_window, unique_ip
-from tests.functional.passkeys import Holder, passkey_login, passkeys_of, request_options
+from tests.functional.passkeys import (
+    Holder,
+    creation_options,
+    passkey_login,
+    passkeys_of,
+    request_options,
+)
 from tests.racing import all_at_once, statuses
-from tests.webauthn_authenticator import b64, cbor
+from tests.webauthn_authenticator import Authenticator, b64, cbor
 
 VALID_SHAPE: dict[str, Any] = {
     "id": "AAAAAAAAAAAAAAAAAAAAAA",
@@ -156,6 +162,14 @@ _JSON = st.recursive(
 _B64 = st.binary(min_size=1, max_size=300).map(b64)
 
 
+def cbor_or_bytes(value: Any) -> bytes:
+    """CBOR of ``value`` where the test encoder can write it, else its JSON bytes."""
+    try:
+        return cbor(value)
+    except (TypeError, ValueError):  # a float, or an integer past 64 bits
+        return repr(value).encode()
+
+
 def _member(shape: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries(shape)
 
@@ -213,12 +227,27 @@ def test_any_attestation_object_is_400_never_500(
     assert passkeys_of(api, holder.token) == [holder.passkey]
 
 
-def cbor_or_bytes(value: Any) -> bytes:
-    """CBOR of ``value`` where the test encoder can write it, else its JSON bytes."""
-    try:
-        return cbor(value)
-    except (TypeError, ValueError):  # a float, or an integer past 64 bits
-        return repr(value).encode()
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    flags=st.integers(0, 255),
+    count=st.integers(0, 2**32 - 1),
+    appended=st.one_of(
+        st.binary(max_size=80),
+        _JSON.map(cbor_or_bytes),
+        st.tuples(st.binary(max_size=40), _JSON.map(cbor_or_bytes)).map(b"".join),
+    ),
+)
+def test_any_signed_authenticator_data_is_answered_never_500(
+    api: Api, holder: Holder, flags: int, count: int, appended: bytes
+) -> None:
+    """Authenticator data as the real authenticator signs it, for a live challenge,
+    with any flags (AT, ED, BE, BS, none), any count and anything after it: the parse
+    and the checks past it answer 200, 400 or 401, never 500."""
+    credential = holder.authenticator.get(
+        request_options(api), flags=flags, sign_count=count, appended=appended
+    )
+
+    assert passkey_login(api, credential).status_code in (200, 400, 401)
 
 
 # ------------------------------------------------------------------ throttle and races
@@ -275,6 +304,33 @@ def test_two_assertions_racing_with_one_count_open_at_most_one_session(
 
     assert statuses(answers)[200] == 1, statuses(answers)
     assert statuses(answers)[401] == len(racing) - 1
+
+
+def test_one_assertion_sent_eight_times_at_once_opens_one_session(
+    api: Api, holder: Holder, keep_os_environ: None
+) -> None:
+    """A non-counting authenticator (count 0 every time): only the challenge's
+    conditional delete stands between a replay and a second session."""
+    holder.authenticator.counting = False
+    holder.authenticator.credentials[0].sign_count = 0
+    credential = holder.authenticator.get(request_options(api))
+
+    answers = all_at_once([partial(passkey_login, api, credential) for _ in range(8)])
+
+    assert statuses(answers) == {200: 1, 401: 7}, statuses(answers)
+
+
+def test_enrolments_racing_past_the_limit_stop_at_it(
+    api: Api, holder: Holder, settings: Settings, keep_os_environ: None
+) -> None:
+    with installed(settings, passkey_limit=3):
+        pending = [Authenticator().create(creation_options(api, holder.token)) for _ in range(6)]
+        enrol = partial(api.post, "/me/passkeys", token=holder.token)
+
+        answers = all_at_once([partial(enrol, {"credential": c}) for c in pending])
+
+    assert statuses(answers) == {201: 2, 409: 4}, statuses(answers)
+    assert len(passkeys_of(api, holder.token)) == 3
 
 
 def test_a_session_opens_only_on_the_sign_count_it_read(

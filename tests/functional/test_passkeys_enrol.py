@@ -26,7 +26,9 @@ from tests.functional.passkeys import (
 )
 from tests.webauthn_authenticator import (
     AT,
+    BS,
     EDDSA,
+    ES256,
     ES384,
     RS256,
     UP,
@@ -220,6 +222,17 @@ def _wrong(options: dict[str, Any], authenticator: Authenticator, case: str) -> 
         "challenge": {"challenge": b64(b"\x01" * 32)},
         "cross_origin": {"client_extra": {"crossOrigin": True}},
         "short_id": {"credential_id": b"\x07" * 15},
+        "backed_up_not_eligible": {"flags": UP | UV | AT | BS},
+        "top_origin": {"client_extra": {"topOrigin": "http://evil.example"}},
+        "off_curve": {"cose": {1: 2, 3: ES256, -1: 1, -2: b"\x01" * 32, -3: b"\x02" * 32}},
+        "other_curve": {"cose": {1: 2, 3: ES256, -1: 2, -2: b"\x01" * 48, -3: b"\x02" * 48}},
+        "no_y": {"cose": {1: 2, 3: ES256, -1: 1, -2: b"\x01" * 32}},
+        "text_x": {"cose": {1: 2, 3: ES256, -1: 1, -2: "x", -3: "y"}},
+        "short_rsa": {"cose": {1: 3, 3: RS256, -1: b"\xc1" * 128, -2: b"\x01\x00\x01"}},
+        "huge_exponent": {"cose": {1: 3, 3: RS256, -1: b"\xc1" * 256, -2: b"\x03" * 9}},
+        "short_ed25519": {"cose": {1: 1, 3: EDDSA, -1: 6, -2: b"\x01" * 31}},
+        "rs1": {"cose": {1: 3, 3: -65535, -1: b"\xc1" * 256, -2: b"\x01\x00\x01"}},
+        "alg_only": {"cose": {3: ES256}},
     }
     return authenticator.create(options, **changes[case])
 
@@ -238,6 +251,17 @@ def _wrong(options: dict[str, Any], authenticator: Authenticator, case: str) -> 
         "challenge",
         "cross_origin",
         "short_id",
+        "backed_up_not_eligible",
+        "top_origin",
+        "off_curve",
+        "other_curve",
+        "no_y",
+        "text_x",
+        "short_rsa",
+        "huge_exponent",
+        "short_ed25519",
+        "rs1",
+        "alg_only",
     ],
 )
 def test_a_registration_with_anything_wrong_is_refused_and_stores_nothing(

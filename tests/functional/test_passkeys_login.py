@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,12 +20,24 @@ from tests.functional.passkeys import (
     creation_options,
     events,
     expire,
+    holder_of,
     passkey_login,
     passkeys_of,
     request_options,
     sign_in,
 )
-from tests.webauthn_authenticator import UP, Authenticator, b64
+from tests.webauthn_authenticator import (
+    AT,
+    BE,
+    BS,
+    ED,
+    UP,
+    UV,
+    Authenticator,
+    attested_data,
+    b64,
+    cbor,
+)
 
 TOKEN_PAIR = {"access_token", "token_type", "expires_in", "refresh_token", "refresh_expires_in"}
 
@@ -97,6 +110,11 @@ def test_an_authenticator_that_does_not_count_signs_in_again_and_again(
         {"origin": "http://evil.example:8000"},
         {"origin": "http://127.0.0.1:8000"},
         {"origin": "https://localhost:8000"},
+        {"origin": "http://localhost:8000.evil.example"},
+        {"origin": "http://localhost:8000/"},
+        {"origin": "http://localhost:80001"},
+        {"origin": "http://localhost"},
+        {"origin": "http://LOCALHOST:8000"},
         {"rp_id": "evil.example"},
         {"kind": "webauthn.create"},
         {"flags": UP},
@@ -107,6 +125,12 @@ def test_an_authenticator_that_does_not_count_signs_in_again_and_again(
         {"user_handle": b"0" * 32},
         {"user_handle": b"\xff\xfe"},
         {"client_extra": {"crossOrigin": True}},
+        {"client_extra": {"crossOrigin": "false"}},
+        {"client_extra": {"crossOrigin": None}},
+        {"client_extra": {"crossOrigin": []}},
+        {"client_extra": {"topOrigin": "http://evil.example"}},
+        {"client_extra": {"topOrigin": "http://localhost:8000"}},
+        {"flags": UP | UV | BS},
     ],
     ids=lambda changes: "-".join(f"{k}={v!r}"[:40] for k, v in changes.items()),
 )
@@ -118,6 +142,54 @@ def test_an_assertion_with_anything_wrong_is_invalid_credentials(
     refused(response)
     assert events(api, holder.token, "passkey_login") in ([], ["failure"])
     assert passkeys_of(api, holder.token)[0]["last_used_at"] is None
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"flags": UP | UV | BE},
+        {"flags": UP | UV | BE | BS},
+        {"flags": UP | UV | 0x02 | 0x20},  # reserved bits are ignored, as WebAuthn says
+        {"flags": UP | UV | ED, "appended": cbor({"credProtect": 2})},
+    ],
+    ids=["eligible", "backed-up", "reserved-bits", "extensions"],
+)
+def test_what_webauthn_allows_signs_in(api: Api, holder: Holder, changes: dict[str, Any]) -> None:
+    assert sign_in(api, holder.authenticator, **changes).status_code == 200
+
+
+def test_attested_credential_data_in_an_assertion_is_refused(api: Api, holder: Holder) -> None:
+    """Only a registration carries a public key (AT); an assertion never does."""
+    credential = holder.authenticator.credentials[0]
+
+    response = sign_in(
+        api, holder.authenticator, flags=UP | UV | AT, appended=attested_data(credential)
+    )
+
+    refused(response)
+
+
+def test_an_attackers_own_passkey_naming_the_victim_is_refused(
+    api: Api, holder: Holder, new_user: Callable[..., dict[str, Any]]
+) -> None:
+    """The attacker's credential is real and enrolled, but in their own account: a
+    user handle naming the victim finds no such passkey in the victim's partition."""
+    attacker = new_user()
+    token = api.post("/login", {"username": attacker["username"], "password": PASSWORD})
+    own = holder_of(api, attacker, token.json_body["access_token"]).authenticator
+
+    refused(sign_in(api, own, user_handle=holder.user_id.encode()))
+
+    assert sign_in(api, own).status_code == 200  # the same passkey, naming its owner
+    assert events(api, holder.token, "passkey_login") == ["failure"]
+
+
+def test_a_password_change_leaves_passkeys_working(api: Api, holder: Holder) -> None:
+    """A passkey is a credential of its own, not derived from the password."""
+    body = {"current_password": PASSWORD, "new_password": "a wholly new passphrase 7"}
+    assert api.post("/me/password", body, token=holder.token).status_code == 204
+
+    assert sign_in(api, holder.authenticator).status_code == 200
 
 
 def test_a_failure_of_a_known_user_is_on_their_activity(api: Api, holder: Holder) -> None:
