@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 _JITTER = secrets.SystemRandom()
-#: Attempts at a transaction that lost a race (TransactionConflict) before a 503.
+#: Attempts at a transaction that lost a race (TransactionConflict), or at a batch
+#: write DynamoDB left partly unprocessed, before a 503.
 _TRANSACTION_ATTEMPTS = 5
 #: Lambda-sized timeouts for every AWS client: fail fast into a 503 rather than hang.
 CLIENT_CONFIG = Config(
@@ -192,15 +193,24 @@ class Table:
         return response.get("Item")
 
     def _delete_all(self, keys: list[dict[str, Any]]) -> None:
-        """Delete ``keys`` in batches of 25, retrying what DynamoDB left unprocessed."""
+        """Delete ``keys`` in batches of 25 (BatchWriteItem's most), retrying what
+        DynamoDB left unprocessed (it does so when throttled, and botocore does not retry
+        a partial success) after a jittered, growing pause; a 503 if some are still left
+        after ``_TRANSACTION_ATTEMPTS`` tries."""
         for start in range(0, len(keys), 25):
             requests = {
                 self.table_name: [{"DeleteRequest": {"Key": k}} for k in keys[start : start + 25]]
             }
-            while requests:
+            for attempt in range(_TRANSACTION_ATTEMPTS):
+                if attempt:
+                    time.sleep(_JITTER.uniform(0, 0.05 * 2**attempt))
                 with aws_call():
                     answer = self._client.batch_write_item(RequestItems=requests)  # type: ignore[arg-type]
                 requests = answer.get("UnprocessedItems") or {}  # type: ignore[assignment]
+                if not requests:
+                    break
+            else:
+                raise errors.ServiceUnavailable()
 
 
 def create_table(client: DynamoDBClient, table_name: str) -> bool:

@@ -201,10 +201,9 @@ class Sessions:
             raise errors.NotFound("No such session.")
 
     def end_others(self, user_id: str, *, keep: str) -> None:
-        """End every session of the user except ``keep`` (after a password change)."""
-        for session in self._store.list_sessions(user_id):
-            if session.id != keep:
-                self._store.delete_session(user_id, session.id)
+        """End every session of the user except ``keep`` (after a password change), in
+        batches: 49 other sessions cost one Query and two BatchWriteItems, not 49 calls."""
+        self._store.delete_sessions(user_id, keep=keep)
 
     def end_all(self, user_id: str) -> int:
         """End every session of the user; returns how many there were."""

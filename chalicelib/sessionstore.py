@@ -157,8 +157,14 @@ class SessionRecords(Table):
     def list_sessions(self, user_id: str) -> list[SessionRecord]:
         return [items.decode(SessionRecord, i) for i in self._query(user_id, "SESSION#")]
 
-    def delete_sessions(self, user_id: str) -> int:
-        """End every session of the user; returns how many there were."""
-        keys = [{"pk": i["pk"], "sk": i["sk"]} for i in self._query(user_id, "SESSION#")]
+    def delete_sessions(self, user_id: str, *, keep: str | None = None) -> int:
+        """End every session of the user but ``keep`` (if given), 25 to a BatchWriteItem;
+        returns how many were ended."""
+        keep_sk = items.session_key(user_id, keep)["sk"] if keep is not None else None
+        keys = [
+            {"pk": i["pk"], "sk": i["sk"]}
+            for i in self._query(user_id, "SESSION#")
+            if i["sk"] != keep_sk
+        ]
         self._delete_all(keys)
         return len(keys)
