@@ -18,6 +18,7 @@ Two stages, each with its own kind of failure:
 from __future__ import annotations
 
 import json
+import logging
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,6 +62,9 @@ _MALFORMED = (
     struct.error,
 )
 T = TypeVar("T")
+#: ``fido2`` logs every credential id it registers or authenticates at INFO, outside
+#: Gatehouse's one-line-per-request log; Gatehouse logs what it needs itself.
+logging.getLogger("fido2").setLevel(logging.WARNING)
 #: Gatehouse's challenges are 32 bytes; fido2 decodes base64url leniently, so a
 #: garbled one could read as a few bytes or none.
 MIN_CHALLENGE_BYTES = 16

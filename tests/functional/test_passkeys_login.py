@@ -192,6 +192,18 @@ def test_a_password_change_leaves_passkeys_working(api: Api, holder: Holder) -> 
     assert sign_in(api, holder.authenticator).status_code == 200
 
 
+def test_no_library_logs_the_credential_id(
+    api: Api, holder: Holder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only Gatehouse's own lines reach the log: ``fido2`` would log each id at INFO."""
+    caplog.set_level(logging.INFO)
+
+    assert sign_in(api, holder.authenticator).status_code == 200
+
+    raw = holder.authenticator.credentials[0].credential_id
+    assert not [r for r in caplog.records if raw.hex() in r.getMessage()]
+
+
 def test_a_failure_of_a_known_user_is_on_their_activity(api: Api, holder: Holder) -> None:
     refused(sign_in(api, holder.authenticator, bad_signature=True))
 
