@@ -28,7 +28,7 @@ from chalice.test import HTTPResponse
 
 from chalicelib import errors, store
 from chalicelib.config import Settings
-from chalicelib.items import UserRecord
+from chalicelib.items import UserRecord, session_key
 from chalicelib.keys import KeyCache, KeyDocument, LocalKeyFile
 from chalicelib.localgateway import GatewayClient
 from scripts.dynamodb_local import DynamoDBLocal, free_port
@@ -387,6 +387,35 @@ def test_throttling_is_retried_by_botocore_then_503(code: str) -> None:
     with pytest.raises(errors.ServiceUnavailable):
         store.Store(client, "gatehouse").get_user("someone")
     assert len(sent) == 4  # the first attempt and 3 retries
+
+
+def test_a_batch_delete_retries_what_dynamodb_left_unprocessed_then_503() -> None:
+    """BatchWriteItem answers 200 with ``UnprocessedItems`` when throttled, which botocore
+    does not retry: the store sends those again, and gives up with a 503."""
+    client = separate_client()
+    keys = [session_key("u1", f"s{n}") for n in range(3)]
+    every = {"gatehouse": [{"DeleteRequest": {"Key": k}} for k in keys]}
+    left = {"gatehouse": every["gatehouse"][2:]}
+    with Stubber(client) as stub:
+        stub.add_response("batch_write_item", {"UnprocessedItems": left}, {"RequestItems": every})
+        stub.add_response("batch_write_item", {"UnprocessedItems": {}}, {"RequestItems": left})
+        store.Store(client, "gatehouse").clear_counters(keys)
+        stub.assert_no_pending_responses()
+    calls: list[str] = []
+
+    def count(**_: Any) -> None:
+        calls.append("BatchWriteItem")
+
+    client.meta.events.register("provide-client-params.dynamodb.BatchWriteItem", count)
+    with Stubber(client) as stub:
+        for request in (every, *[left] * 4):
+            stub.add_response(
+                "batch_write_item", {"UnprocessedItems": left}, {"RequestItems": request}
+            )
+        with pytest.raises(errors.ServiceUnavailable):
+            store.Store(client, "gatehouse").clear_counters(keys)
+        stub.assert_no_pending_responses()
+    assert len(calls) == 5  # the first try and 4 retries, then no more
 
 
 class _Raw:
