@@ -55,7 +55,9 @@ ENROL, SIGN_IN = "passkey_enrol", "passkey_login"
 NAME_MAX = 64
 #: The one answer to a refused passkey sign-in, whatever the reason.
 REFUSED = "The passkey could not be verified."
-#: Transports of the decoy credential an unknown name gets, one picked per name.
+#: An unknown name gets one to this many decoy credentials (see ``_decoys``).
+_MOST_DECOYS = 3
+#: Transports of a decoy credential, one picked per decoy.
 _DECOY_TRANSPORTS = (["internal"], ["hybrid", "internal"], ["usb"], ["nfc", "usb"])
 
 
@@ -298,14 +300,22 @@ class Passkeys:
         # Read a partition for an unknown name too: the same round trips either way.
         passkeys = self._store.list_passkeys(user.id if user else "unknown")
         if user is None or user.disabled or not passkeys:
-            return [self._decoy(key)]
+            return self._decoys(key)
         return [_descriptor(p) for p in passkeys]
 
-    def _decoy(self, key: str) -> dict[str, Any]:
+    def _decoys(self, key: str) -> list[dict[str, Any]]:
+        """One to three made-up credentials, how many and which fixed by the name: a
+        count of 1 for every unknown name would set apart the accounts with more."""
         seed = hmac.new(self._data_key(), b"passkey-decoy\0" + key.encode(), "sha256").digest()
-        credential_id = hashlib.shake_256(seed).digest(16 + seed[0] % 49)
-        transports = _DECOY_TRANSPORTS[seed[1] % len(_DECOY_TRANSPORTS)]
-        return {"type": "public-key", "id": b64encode(credential_id), "transports": transports}
+        decoys = []
+        for index in range(1 + seed[0] % _MOST_DECOYS):
+            own = hashlib.sha256(seed + bytes([index])).digest()
+            credential_id = hashlib.shake_256(own).digest(16 + own[0] % 49)
+            transports = _DECOY_TRANSPORTS[own[1] % len(_DECOY_TRANSPORTS)]
+            decoys.append(
+                {"type": "public-key", "id": b64encode(credential_id), "transports": transports}
+            )
+        return decoys
 
     def sign_in(self, credential: Mapping[str, Any], device: Device) -> dict[str, Any]:
         """The TokenPair of a new session for a valid assertion; 401 otherwise."""

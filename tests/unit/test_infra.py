@@ -128,11 +128,15 @@ def test_the_alarms(template: dict[str, Any]) -> None:
         for a in alarms.values()
         if a["Properties"].get("Namespace") == "Gatehouse"
     }
-    assert set(gatehouse) == {"Throttled", "LoginFailed", "RefreshReuse"}
+    assert set(gatehouse) == {"Throttled", "LoginFailed", "RefreshReuse", "PasskeyCloned"}
     for props in gatehouse.values():
         assert props["Dimensions"] == [{"Name": "Stage", "Value": {"Ref": "Stage"}}]
-    reuse = gatehouse["RefreshReuse"]
-    assert (reuse["ComparisonOperator"], reuse["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+    for each_one_counts in ("RefreshReuse", "PasskeyCloned"):
+        alarm = gatehouse[each_one_counts]
+        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == (
+            "GreaterThanOrEqualToThreshold",
+            1,
+        )
     rate = alarms["ServerErrorRateAlarm"]["Properties"]["Metrics"]
     assert rate[0]["MetricStat"]["Metric"]["MetricName"] == "ServerError"
     assert rate[0]["MetricStat"]["Metric"]["Namespace"] == "Gatehouse"
