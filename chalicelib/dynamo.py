@@ -112,6 +112,36 @@ def transact(client: DynamoDBClient, actions: list[dict[str, Any]]) -> int | Non
     raise errors.ServiceUnavailable()
 
 
+def until_processed(
+    send: Callable[[dict[str, Any]], Any], request: dict[str, Any], leftover: str
+) -> list[Any]:
+    """Every answer to a batch ``request``, resending what DynamoDB left in ``leftover``
+    (it does so when throttled, and botocore does not retry a partial success) after a
+    jittered, growing pause; a 503 if some is still left after a few tries."""
+    answers = []
+    for attempt in range(_TRANSACTION_ATTEMPTS):
+        if attempt:
+            time.sleep(_JITTER.uniform(0, 0.05 * 2**attempt))
+        with aws_call():
+            answers.append(send(request))
+        request = answers[-1].get(leftover) or {}
+        if not request:
+            return answers
+    raise errors.ServiceUnavailable()
+
+
+def user_exists(table_name: str, user_id: str) -> dict[str, Any]:
+    """The transaction action that requires the user item: a write into a partition
+    that races the account's deletion then fails instead of outliving the sweep."""
+    return {
+        "ConditionCheck": {
+            "TableName": table_name,
+            "Key": items.user_key(user_id),
+            "ConditionExpression": "attribute_exists(pk)",
+        }
+    }
+
+
 class Table:
     """One table and its client; the stores (users, sessions, security records, to-dos)
     are views of it."""
@@ -144,16 +174,7 @@ class Table:
         check on the user item, then the put (a put's own condition sees only the new
         item). An event racing the account's deletion then fails the check instead of
         landing in the partition the deletion already swept."""
-        return [
-            {
-                "ConditionCheck": {
-                    "TableName": self.table_name,
-                    "Key": items.user_key(event.user_id),
-                    "ConditionExpression": "attribute_exists(pk)",
-                }
-            },
-            self._event_put(event),
-        ]
+        return [user_exists(self.table_name, event.user_id), self._event_put(event)]
 
     def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -201,16 +222,11 @@ class Table:
             requests = {
                 self.table_name: [{"DeleteRequest": {"Key": k}} for k in keys[start : start + 25]]
             }
-            for attempt in range(_TRANSACTION_ATTEMPTS):
-                if attempt:
-                    time.sleep(_JITTER.uniform(0, 0.05 * 2**attempt))
-                with aws_call():
-                    answer = self._client.batch_write_item(RequestItems=requests)  # type: ignore[arg-type]
-                requests = answer.get("UnprocessedItems") or {}  # type: ignore[assignment]
-                if not requests:
-                    break
-            else:
-                raise errors.ServiceUnavailable()
+            until_processed(
+                lambda r: self._client.batch_write_item(RequestItems=r),
+                requests,
+                "UnprocessedItems",
+            )
 
 
 def create_table(client: DynamoDBClient, table_name: str) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import items
-from chalicelib.dynamo import Table, aws_call, conditional
+from chalicelib.dynamo import Table, aws_call, conditional, until_processed
 from chalicelib.items import ActivityEvent, ChallengeRecord, OneTimeRecord
 
 
@@ -102,13 +102,12 @@ class SecurityRecords(Table):
                 "ProjectionExpression": "pk, sk, failures",
             }
         }
-        while request:
-            with aws_call():
-                answer = self._client.batch_get_item(RequestItems=request)
+        for answer in until_processed(
+            lambda r: self._client.batch_get_item(RequestItems=r), request, "UnprocessedKeys"
+        ):
             for item in answer.get("Responses", {}).get(self.table_name, []):
                 pk, sk = item["pk"]["S"], item["sk"]["S"]
                 found[(pk, sk)] = int(item.get("failures", {}).get("N", "0"))
-            request = answer.get("UnprocessedKeys") or {}
         return [found.get((k["pk"]["S"], k["sk"]["S"]), 0) for k in keys]
 
     def clear_counters(self, keys: list[items.Key]) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import errors, items
-from chalicelib.dynamo import attribute, aws_call, conditional, transact
+from chalicelib.dynamo import attribute, aws_call, conditional, transact, user_exists
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -52,7 +52,8 @@ class TodoStore:
         self.table_name = table_name
 
     def create(self, user_id: str, todo: TodoRecord, *, limit: int) -> bool:
-        """Add ``todo`` if the user holds fewer than ``limit``; False at the cap."""
+        """Add ``todo`` if the user holds fewer than ``limit``; False at the cap, and
+        ``InvalidToken`` if the account was deleted since the authorizer let it in."""
         failed = transact(
             self._client,
             [
@@ -77,8 +78,11 @@ class TodoStore:
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }
                 },
+                user_exists(self.table_name, user_id),
             ],
         )
+        if failed == 2:
+            raise errors.InvalidToken()
         return failed is None
 
     def get(self, user_id: str, todo_id: str) -> TodoRecord | None:

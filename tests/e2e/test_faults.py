@@ -418,6 +418,40 @@ def test_a_batch_delete_retries_what_dynamodb_left_unprocessed_then_503() -> Non
     assert len(calls) == 5  # the first try and 4 retries, then no more
 
 
+def test_a_counter_read_retries_what_dynamodb_left_unprocessed_then_503() -> None:
+    """BatchGetItem's ``UnprocessedKeys`` the same way: read again, then a 503 rather
+    than a loop that never ends."""
+    client = separate_client()
+    keys = [session_key("u1", f"s{n}") for n in range(2)]
+    projection = {"ConsistentRead": True, "ProjectionExpression": "pk, sk, failures"}
+    every = {"gatehouse": {"Keys": keys, **projection}}
+    left = {"gatehouse": {"Keys": keys[1:], **projection}}
+    found = {"gatehouse": [{**keys[0], "failures": {"N": "3"}}]}
+    with Stubber(client) as stub:
+        stub.add_response(
+            "batch_get_item",
+            {"Responses": found, "UnprocessedKeys": left},
+            {"RequestItems": every},
+        )
+        stub.add_response(
+            "batch_get_item",
+            {"Responses": {"gatehouse": [{**keys[1], "failures": {"N": "5"}}]}},
+            {"RequestItems": left},
+        )
+        assert store.Store(client, "gatehouse").get_counts(keys) == [3, 5]
+        stub.assert_no_pending_responses()
+    with Stubber(client) as stub:
+        for request in (every, *[left] * 4):
+            stub.add_response(
+                "batch_get_item",
+                {"Responses": {"gatehouse": []}, "UnprocessedKeys": left},
+                {"RequestItems": request},
+            )
+        with pytest.raises(errors.ServiceUnavailable):
+            store.Store(client, "gatehouse").get_counts(keys)
+        stub.assert_no_pending_responses()
+
+
 class _Raw:
     """The raw body botocore reads from an ``AWSResponse``."""
 

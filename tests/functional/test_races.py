@@ -11,6 +11,7 @@ No answer may be a 5xx, whatever the interleaving.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from functools import partial
@@ -282,6 +283,46 @@ def test_logins_racing_account_deletion_leave_nothing_behind(
             assert_problem(refresh(api, response.json_body["refresh_token"]), 401, "invalid_token")
     # Refused from now on (401, or 429 once the racers' failures lock the name).
     assert api.post("/login", body).status_code in (401, 429)
+
+
+def creates_until_refused(api: Api, token: str) -> list[HTTPResponse]:
+    """Create to-dos one after another until the API refuses (or ``MAX_CHAIN`` times),
+    so some create is always in flight while the account goes."""
+    answers: list[HTTPResponse] = []
+    while len(answers) < 4 * MAX_CHAIN:
+        answers.append(api.post("/todos", {"text": f"racer {len(answers)}"}, token=token))
+        if answers[-1].status_code != 201:
+            break
+    return answers
+
+
+def test_to_do_creates_racing_account_deletion_leave_nothing_behind(
+    api: Api, clients: list[Api], new_user: Callable[..., dict[str, Any]], table: Table
+) -> None:
+    account = new_user(password=PASSWORD)
+    token = signed_in(api, account["username"])["access_token"]
+    user_id = account["user"]["id"]
+
+    def delete() -> list[HTTPResponse]:
+        time.sleep(0.2)  # let the creates get going
+        return [api.request("DELETE", "/me", {"password": PASSWORD}, token=token)]
+
+    chains: list[Callable[[], list[HTTPResponse]]] = [
+        partial(creates_until_refused, c, token) for c in clients
+    ]
+
+    (deleted,), *answered = all_at_once([delete, *chains])
+
+    answers = [a for chain in answered for a in chain]
+    assert_no_server_errors([deleted, *answers])
+    assert deleted.status_code == 204, deleted.body
+    assert set(statuses(answers)) <= {201, 401}, statuses(answers)
+    for response in answers:
+        if response.status_code == 401:
+            assert_problem(response, 401, "invalid_token")
+    # A create that passed the authorizer before the deletion still finds no user to
+    # write under: no to-do and no count outlive the sweep.
+    assert table.partition(user_id) == []
 
 
 def old_password_logins(
