@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from tests.conftest import Api
 from tests.functional.lifecycle import PASSWORD
 from tests.functional.passkeys import Holder, holder_of
+from tests.functional.todolist import SignIn, sign_in
 
 
 @pytest.fixture
@@ -21,3 +23,13 @@ def holder(
     """A fresh user, signed in with the password, holding one passkey."""
     user = new_user()
     return holder_of(api, user, login(user["username"], PASSWORD)["access_token"])
+
+
+@pytest.fixture
+def person(
+    api: Api,
+    new_user: Callable[..., dict[str, Any]],
+    login: Callable[[str, str], dict[str, Any]],
+) -> SignIn:
+    """Sign in a fresh user, with a to-do client; call once per user a test needs."""
+    return partial(sign_in, api, new_user, login)

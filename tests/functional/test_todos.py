@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 import pytest
@@ -18,26 +16,13 @@ from tests.assertions import assert_problem, header
 from tests.conftest import Api
 from tests.functional.lifecycle import comparable_headers
 from tests.functional.todolist import (
+    SignIn,
     Todos,
     assert_common_headers,
     assert_field_error,
     assert_todo,
     problem_of,
-    sign_in,
 )
-
-SignIn = Callable[[], Todos]
-
-
-@pytest.fixture
-def person(
-    api: Api,
-    new_user: Callable[..., dict[str, Any]],
-    login: Callable[[str, str], dict[str, Any]],
-) -> SignIn:
-    """Sign in a fresh user; call once per user a test needs."""
-    return partial(sign_in, api, new_user, login)
-
 
 # ------------------------------------------------------------------ create
 

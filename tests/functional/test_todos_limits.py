@@ -8,9 +8,8 @@ duration (``lifecycle.installed``).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
-from typing import Any
 
 import pytest
 from chalice.test import HTTPResponse
@@ -20,23 +19,13 @@ from chalicelib.localgateway import GatewayClient
 from tests.assertions import assert_problem
 from tests.conftest import PROJECT_DIR, Api
 from tests.functional.lifecycle import installed
-from tests.functional.todolist import Todos, assert_common_headers, assert_todo, sign_in
+from tests.functional.todolist import SignIn, Todos, assert_common_headers, assert_todo
 from tests.racing import all_at_once, statuses
 
-SignIn = Callable[[], Todos]
 CAP = 5
 
 
 pytestmark = pytest.mark.usefixtures("keep_os_environ")
-
-
-@pytest.fixture
-def person(
-    api: Api,
-    new_user: Callable[..., dict[str, Any]],
-    login: Callable[[str, str], dict[str, Any]],
-) -> SignIn:
-    return partial(sign_in, api, new_user, login)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterator
-from functools import partial
 from typing import Any
 
 import pytest
@@ -13,19 +12,9 @@ from chalicelib.localgateway import GatewayClient
 from tests.assertions import unique
 from tests.conftest import Api
 from tests.functional.lifecycle import PASSWORD
-from tests.functional.todolist import Todos, assert_field_error, sign_in
+from tests.functional.todolist import SignIn, Todos, assert_field_error
 
-SignIn = Callable[[], Todos]
 CROWD = 250
-
-
-@pytest.fixture
-def person(
-    api: Api,
-    new_user: Callable[..., dict[str, Any]],
-    login: Callable[[str, str], dict[str, Any]],
-) -> SignIn:
-    return partial(sign_in, api, new_user, login)
 
 
 @pytest.fixture(scope="module")

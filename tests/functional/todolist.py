@@ -128,6 +128,10 @@ def sign_in(
     return Todos(api, login(user["username"], user["password"])["access_token"])
 
 
+#: The ``person`` fixture (tests/functional/conftest.py): call once per user a test needs.
+SignIn = Callable[[], Todos]
+
+
 def problem_of(response: HTTPResponse) -> dict[str, Any]:
     document = json.loads(response.body)
     assert isinstance(document, dict)
