@@ -18,6 +18,9 @@ from chalicelib.tokens import is_id, new_id
 
 #: Events ``GET /me/activity`` returns (newest first).
 ACTIVITY_PAGE = 50
+#: Longer than any stored username or email key (64 or 254 characters after NFKC and
+#: case folding), well under DynamoDB's 2,048-byte partition key.
+_LONGEST_KEY_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -98,8 +101,12 @@ class Accounts:
         return identity.email_key(login) if "@" in login else identity.username_key(login)
 
     def _owner_of(self, login: str) -> str | None:
-        kind = "EMAIL" if "@" in login else "USERNAME"
-        return self._store.user_id_by(kind, self.login_key(login))
+        key = self.login_key(login)
+        if len(key.encode()) > _LONGEST_KEY_BYTES:
+            # No account has such a name (registration caps both after NFKC), and
+            # DynamoDB refuses a key over 2,048 bytes: a 503 would be the wrong answer.
+            return None
+        return self._store.user_id_by("EMAIL" if "@" in login else "USERNAME", key)
 
     def lookup(self, login: str) -> UserRecord | None:
         """The user a login name names. An unknown name still reads a (missing) user

@@ -52,6 +52,8 @@ def check_email(email: str) -> str:
     valid = (
         at == "@"
         and 0 < len(value) <= EMAIL_MAX
+        # NFKC can expand one character to eighteen: the stored key must fit too.
+        and len(email_key(value)) <= EMAIL_MAX
         and local
         and "@" not in local
         and "." in domain.strip(".")

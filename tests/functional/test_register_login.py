@@ -258,6 +258,32 @@ def test_login_with_a_1000_character_password_is_401_not_500(
     assert_problem(response, 401, "invalid_credentials")
 
 
+#: One character that NFKC turns into eighteen (U+FDFA, an Arabic ligature).
+EXPANDING = "\ufdfa"
+
+
+@pytest.mark.parametrize(
+    "login", [EXPANDING * 320, "x@" + EXPANDING * 300], ids=["username", "email"]
+)
+def test_a_login_name_that_normalises_past_any_key_is_an_unknown_user(api: Api, login: str) -> None:
+    """Its normalised key would be over DynamoDB's 2,048-byte limit: that is no account,
+    not a 503 from the store."""
+    response = api.post("/login", {"username": login, "password": "whatever it is"})
+
+    assert_problem(response, 401, "invalid_credentials")
+
+
+def test_an_email_that_normalises_past_254_characters_is_refused_on_register(api: Api) -> None:
+    email = "a@" + EXPANDING * 20 + ".example"  # 30 characters typed, 370 after NFKC
+    response = api.post(
+        "/register",
+        {"username": unique("wide"), "password": "correct horse battery", "email": email},
+    )
+
+    problem = assert_problem(response, 400, "validation_error")
+    assert [e["field"] for e in problem["errors"]] == ["email"]
+
+
 def test_login_with_a_password_over_the_field_limit_is_a_client_error(
     api: Api, new_user: NewUser
 ) -> None:
