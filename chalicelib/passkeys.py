@@ -21,7 +21,6 @@ throttle; the reason goes to the log (and the activity when the user is known). 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 import secrets
 import time
@@ -55,10 +54,6 @@ ENROL, SIGN_IN = "passkey_enrol", "passkey_login"
 NAME_MAX = 64
 #: The one answer to a refused passkey sign-in, whatever the reason.
 REFUSED = "The passkey could not be verified."
-#: An unknown name gets one to this many decoy credentials (see ``_decoys``).
-_MOST_DECOYS = 3
-#: Transports of a decoy credential, one picked per decoy.
-_DECOY_TRANSPORTS = (["internal"], ["hybrid", "internal"], ["usb"], ["nfc", "usb"])
 
 
 def public_passkey(passkey: PasskeyRecord) -> dict[str, Any]:
@@ -135,7 +130,6 @@ class Passkeys:
         throttle: Throttle,
         *,
         policy: PasskeyPolicy,
-        data_key: Callable[[], bytes],
         clock: Callable[[], float],
     ) -> None:
         self._store = store
@@ -143,7 +137,6 @@ class Passkeys:
         self._sessions = sessions
         self._throttle = throttle
         self._policy = policy
-        self._data_key = data_key
         self._clock = clock
         self._verifier: Ceremony | None = None
 
@@ -277,12 +270,15 @@ class Passkeys:
         """``PublicKeyCredentialRequestOptionsJSON``, throttled per client IP twice: by
         its failures, like login, and by its own count of options asked for (each
         writes a challenge), checked in the same read and counted in the challenge's
-        write. With a login name, ``allowCredentials`` lists its passkeys, or a decoy
-        that depends only on the name when it has none (or no account): the answer is
-        the same shape either way, so it does not tell whether the account exists."""
+        write. ``allowCredentials`` is always empty: every Gatehouse passkey is
+        discoverable (enrolment requires a resident key), and a list (real, or decoys
+        for names without passkeys) would tell whether an account has passkeys, since
+        decoys cannot match the real lists' counts and transports. A login name only
+        binds the challenge to that name (``_owner``); it is never looked up here, so
+        the answer and its round trips are the same for every name."""
         checked = self._throttle.check(self._throttle.counters(ip=device.ip, options=device.ip))
         key = Accounts.login_key(login) if login else ""
-        options: dict[str, Any] = {
+        return {
             "challenge": self._challenge(
                 SIGN_IN, login_key=key, counted=checked.of_kind("options")
             ),
@@ -291,31 +287,6 @@ class Passkeys:
             "allowCredentials": [],
             "userVerification": "required",
         }
-        if login:
-            options["allowCredentials"] = self._allowed(login, key)
-        return options
-
-    def _allowed(self, login: str, key: str) -> list[dict[str, Any]]:
-        user = self._accounts.lookup(login)
-        # Read a partition for an unknown name too: the same round trips either way.
-        passkeys = self._store.list_passkeys(user.id if user else "unknown")
-        if user is None or user.disabled or not passkeys:
-            return self._decoys(key)
-        return [_descriptor(p) for p in passkeys]
-
-    def _decoys(self, key: str) -> list[dict[str, Any]]:
-        """One to three made-up credentials, how many and which fixed by the name: a
-        count of 1 for every unknown name would set apart the accounts with more."""
-        seed = hmac.new(self._data_key(), b"passkey-decoy\0" + key.encode(), "sha256").digest()
-        decoys = []
-        for index in range(1 + seed[0] % _MOST_DECOYS):
-            own = hashlib.sha256(seed + bytes([index])).digest()
-            credential_id = hashlib.shake_256(own).digest(16 + own[0] % 49)
-            transports = _DECOY_TRANSPORTS[own[1] % len(_DECOY_TRANSPORTS)]
-            decoys.append(
-                {"type": "public-key", "id": b64encode(credential_id), "transports": transports}
-            )
-        return decoys
 
     def sign_in(self, credential: Mapping[str, Any], device: Device) -> dict[str, Any]:
         """The TokenPair of a new session for a valid assertion; 401 otherwise."""

@@ -120,7 +120,6 @@ class Services:
                 ),
                 limit=settings.passkey_limit,
             ),
-            data_key=tokens.secret_key,
             clock=clock,
         )
         login = Login(
