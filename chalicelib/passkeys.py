@@ -173,12 +173,15 @@ class Passkeys:
 
     # ---------------------------------------------------------------- enrolment
 
-    def creation_options(self, user: UserRecord) -> dict[str, Any]:
-        """``PublicKeyCredentialCreationOptionsJSON`` for a user who passed the step-up;
-        409 if the user already holds as many passkeys as allowed."""
+    def creation_options(self, user: UserRecord, step_up: Callable[[], None]) -> dict[str, Any]:
+        """``PublicKeyCredentialCreationOptionsJSON`` once ``step_up`` passes; 409 if the
+        user already holds as many passkeys as allowed. The limit is checked before the
+        step-up, which spends a TOTP step or recovery code: a user at the limit keeps it
+        (``enrol`` checks the limit again, in the transaction that adds the passkey)."""
         existing = self._store.list_passkeys(user.id)
         if len(existing) >= self._policy.limit:
             raise errors.PasskeyLimitReached()
+        step_up()
         rp = self._policy.rp
         return {
             "rp": {"id": rp.id, "name": rp.name},

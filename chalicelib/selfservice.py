@@ -109,7 +109,8 @@ class SelfService:
         self, user_id: str, password: str, code: str | None, device: Device
     ) -> dict[str, Any]:
         """Creation options for a new passkey, after the step-up (password, and the
-        second factor when MFA is on)."""
+        second factor when MFA is on), which runs only if the user has room for one."""
         user = self._accounts.get(user_id)
-        self._login.step_up(user, password, code, device)
-        return self._passkeys.creation_options(user)
+        return self._passkeys.creation_options(
+            user, lambda: self._login.step_up(user, password, code, device)
+        )

@@ -364,3 +364,21 @@ def test_the_default_limit_is_ten(api: Api, signed_in: tuple[dict[str, Any], str
     response = api.post("/me/passkeys/options", {"password": PASSWORD}, token=token)
 
     assert_problem(response, 409, "passkey_limit_reached")
+
+
+def test_at_the_limit_the_step_up_spends_no_recovery_code(
+    api: Api, signed_in: tuple[dict[str, Any], str], settings: Settings
+) -> None:
+    """The limit is checked before the step-up: a user at it keeps the code they sent."""
+    user, token = signed_in
+    _, recovery = enable_totp(api, token)
+    with installed(settings, passkey_limit=1):
+        enrol(api, token, Authenticator(), totp_code=recovery[0])
+
+        asked = api.post(
+            "/me/passkeys/options", {"password": PASSWORD, "totp_code": recovery[1]}, token=token
+        )
+        assert_problem(asked, 409, "passkey_limit_reached")
+
+    again = {"username": user["username"], "password": PASSWORD, "totp_code": recovery[1]}
+    assert api.post("/login", again).status_code == 200
