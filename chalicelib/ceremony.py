@@ -123,12 +123,20 @@ def _client_data(raw: bytes, path: str) -> CollectedClientData:
     return _parsed(f"{path}.response.clientDataJSON", build)
 
 
+def _attestation_object(raw: bytes) -> AttestationObject:
+    """``fido2`` takes ``fmt`` as it comes; WebAuthn says it is a text string."""
+    parsed = AttestationObject(raw)
+    if not isinstance(parsed.fmt, str):
+        raise TypeError("fmt is a text string")
+    return parsed
+
+
 def parse_registration(registration: Registration, path: str) -> RegistrationResponse:
     """The registration as ``fido2`` objects; 400 if its bytes are not WebAuthn's."""
     client_data = _client_data(registration.client_data, path)
     attestation = _parsed(
         f"{path}.response.attestationObject",
-        lambda: AttestationObject(registration.attestation_object),
+        lambda: _attestation_object(registration.attestation_object),
     )
     return RegistrationResponse(
         raw_id=registration.credential_id,
@@ -196,7 +204,7 @@ class Ceremony:
         key = credential.public_key
         if isinstance(key, UnsupportedKey) or key.ALGORITHM not in ALGORITHMS:
             raise Refused(f"unsupported algorithm {key.get(3)!r}")
-        _usable(key)
+        stored = _usable(key)
         _backup_flags(auth_data)
         try:
             self._server.register_complete(self._state(challenge), response)
@@ -204,7 +212,7 @@ class Ceremony:
             raise Refused(str(error)) from None
         return NewCredential(
             credential_id=credential.credential_id,
-            public_key=cbor.encode(dict(key)),
+            public_key=cbor.encode(stored),
             sign_count=auth_data.counter,
             backed_up=auth_data.is_backed_up(),
         )
@@ -247,25 +255,43 @@ def _backup_flags(auth_data: AuthenticatorData) -> None:
         raise Refused("backed up (BS) but not backup eligible (BE)")
 
 
-def _usable(key: CoseKey) -> None:
-    """The new credential's public key is one a signature can be checked with, so no
-    passkey is stored that could never sign in: a point on P-256 (ES256), 32 bytes of
-    Ed25519 (EdDSA), or an RSA key of 2048 bits or more (RS256)."""
+def _usable(key: CoseKey) -> dict[int, Any]:
+    """The new credential's public key rebuilt from the members its type defines
+    (RFC 9053: kty 1, alg 3, then crv and x, y for EC2 and OKP, n and e for RSA), once
+    a signature can be checked with it: a point on P-256 (ES256), 32 bytes of Ed25519
+    (EdDSA), or an RSA key of 2048 bits or more (RS256). That is what enrolment stores,
+    so no passkey is kept that could never sign in, and nothing else the client sent
+    (other members, text keys, nested values) is kept with it."""
     try:
-        if isinstance(key, ES256) and key[1] == 2 and key[-1] == 1:
-            x, y = bytes2int(key[-2]), bytes2int(key[-3])
-            ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
-            return
-        if isinstance(key, EdDSA) and key[1] == 1 and key[-1] == 6:
-            ed25519.Ed25519PublicKey.from_public_bytes(key[-2])
-            return
-        if isinstance(key, RS256) and key[1] == 3:
-            modulus, exponent = bytes2int(key[-1]), bytes2int(key[-2])
+        if isinstance(key, ES256) and _is(key[1], 2) and _is(key[-1], 1):
+            x, y = _octets(key[-2]), _octets(key[-3])
+            ec.EllipticCurvePublicNumbers(bytes2int(x), bytes2int(y), ec.SECP256R1()).public_key()
+            return {1: 2, 3: ES256.ALGORITHM, -1: 1, -2: x, -3: y}
+        if isinstance(key, EdDSA) and _is(key[1], 1) and _is(key[-1], 6):
+            x = _octets(key[-2])
+            ed25519.Ed25519PublicKey.from_public_bytes(x)
+            return {1: 1, 3: EdDSA.ALGORITHM, -1: 6, -2: x}
+        if isinstance(key, RS256) and _is(key[1], 3):
+            n, e = _octets(key[-1]), _octets(key[-2])
+            modulus, exponent = bytes2int(n), bytes2int(e)
             if modulus.bit_length() >= MIN_RSA_BITS and (
                 exponent.bit_length() <= MAX_RSA_EXPONENT_BITS
             ):
                 rsa.RSAPublicNumbers(exponent, modulus).public_key()
-                return
+                return {1: 3, 3: RS256.ALGORITHM, -1: n, -2: e}
     except _MALFORMED:
         pass
     raise Refused(f"unusable {type(key).__name__} public key")
+
+
+def _is(value: Any, expected: int) -> bool:
+    """``value`` is the integer ``expected`` (CBOR's ``true`` is not 1)."""
+    return type(value) is int and value == expected
+
+
+def _octets(value: Any) -> bytes:
+    """A COSE key's byte-string member (a coordinate, a modulus, an exponent); a list
+    of small integers would pass ``int.from_bytes`` but is no byte string."""
+    if not isinstance(value, bytes):
+        raise TypeError("a byte string")
+    return value

@@ -38,29 +38,33 @@ def unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _head(major: int, n: int) -> bytes:
+    """A CBOR item's head: its major type and its argument ``n``."""
+    if n < 24:
+        return bytes([major << 5 | n])
+    for extra, fmt in ((24, ">B"), (25, ">H"), (26, ">I"), (27, ">Q")):
+        if n < 1 << (8 * struct.calcsize(fmt)):
+            return bytes([major << 5 | extra]) + struct.pack(fmt, n)
+    raise ValueError(n)
+
+
 def cbor(value: Any) -> bytes:
-    """Canonical CBOR of ints, bytes, text, lists and maps (all WebAuthn needs)."""
-
-    def head(major: int, n: int) -> bytes:
-        if n < 24:
-            return bytes([major << 5 | n])
-        for extra, fmt in ((24, ">B"), (25, ">H"), (26, ">I"), (27, ">Q")):
-            if n < 1 << (8 * struct.calcsize(fmt)):
-                return bytes([major << 5 | extra]) + struct.pack(fmt, n)
-        raise ValueError(n)
-
+    """Canonical CBOR of booleans, ints, bytes, text, lists and maps (all WebAuthn
+    needs, and booleans to send where they do not belong)."""
+    if isinstance(value, bool):
+        return b"\xf5" if value else b"\xf4"
     if isinstance(value, int):
-        return head(0, value) if value >= 0 else head(1, -1 - value)
+        return _head(0, value) if value >= 0 else _head(1, -1 - value)
     if isinstance(value, bytes):
-        return head(2, len(value)) + value
+        return _head(2, len(value)) + value
     if isinstance(value, str):
         raw = value.encode("utf-8")
-        return head(3, len(raw)) + raw
+        return _head(3, len(raw)) + raw
     if isinstance(value, list):
-        return head(4, len(value)) + b"".join(cbor(v) for v in value)
+        return _head(4, len(value)) + b"".join(cbor(v) for v in value)
     if isinstance(value, dict):
         encoded = sorted((cbor(k), cbor(v)) for k, v in value.items())
-        return head(5, len(value)) + b"".join(k + v for k, v in encoded)
+        return _head(5, len(value)) + b"".join(k + v for k, v in encoded)
     raise TypeError(type(value))
 
 

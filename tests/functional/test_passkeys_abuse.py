@@ -30,7 +30,17 @@ from tests.functional.passkeys import (
     request_options,
 )
 from tests.racing import all_at_once, statuses
-from tests.webauthn_authenticator import Authenticator, b64, cbor
+from tests.webauthn_authenticator import (
+    AT,
+    RP_ID,
+    UP,
+    UV,
+    Authenticator,
+    attested_data,
+    auth_data,
+    b64,
+    cbor,
+)
 
 VALID_SHAPE: dict[str, Any] = {
     "id": "AAAAAAAAAAAAAAAAAAAAAA",
@@ -142,6 +152,35 @@ def test_a_malformed_registration_is_400(api: Api, holder: Holder) -> None:
 
     document = assert_problem(answer, 400, "validation_error")
     assert document["errors"][0]["field"].startswith("credential.response.")
+
+
+def _registration_with_format(api: Api, token: str, fmt: Any) -> dict[str, Any]:
+    """A registration that verifies but for its attestation object's ``fmt``."""
+    authenticator = Authenticator()
+    credential = authenticator.create(creation_options(api, token))
+    attested = attested_data(authenticator.credentials[0])
+    attestation = {
+        "fmt": fmt,
+        "attStmt": {},
+        "authData": auth_data(RP_ID, UP | UV | AT, 0, attested),
+    }
+    credential["response"]["attestationObject"] = b64(cbor(attestation))
+    return credential
+
+
+@pytest.mark.parametrize("fmt", [1, b"none", ["none"], {"none": 1}, True])
+def test_an_attestation_format_that_is_not_text_is_400(api: Api, holder: Holder, fmt: Any) -> None:
+    credential = _registration_with_format(api, holder.token, fmt)
+
+    answer = api.post("/me/passkeys", {"credential": credential}, token=holder.token)
+
+    document = assert_problem(answer, 400, "validation_error")
+    assert [(e["field"], e["code"]) for e in document["errors"]] == [
+        ("credential.response.attestationObject", "invalid_format")
+    ]
+    assert passkeys_of(api, holder.token) == [holder.passkey]
+    control = _registration_with_format(api, holder.token, "none")
+    assert api.post("/me/passkeys", {"credential": control}, token=holder.token).status_code == 201
 
 
 def test_a_body_over_the_limit_is_400(api: Api) -> None:

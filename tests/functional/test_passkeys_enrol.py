@@ -12,6 +12,7 @@ import pyotp
 import pytest
 
 from chalicelib.config import Settings
+from chalicelib.services import Services
 from tests.assertions import assert_problem
 from tests.conftest import Api
 from tests.functional.lifecycle import PASSWORD, enable_totp, installed, table_dump, wrong_code
@@ -35,9 +36,15 @@ from tests.webauthn_authenticator import (
     UV,
     Authenticator,
     b64,
+    cbor,
+    cose_key,
+    new_key,
     unb64,
 )
 
+#: P-256's base point: a valid public key to send in malformed COSE keys.
+P256_X = bytes.fromhex("6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296")
+P256_Y = bytes.fromhex("4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5")
 NewUser = Callable[..., dict[str, Any]]
 Login = Callable[[str, str], dict[str, Any]]
 PASSKEY_FIELDS = {"id", "name", "created_at", "last_used_at", "transports", "backed_up"}
@@ -233,6 +240,9 @@ def _wrong(options: dict[str, Any], authenticator: Authenticator, case: str) -> 
         "short_ed25519": {"cose": {1: 1, 3: EDDSA, -1: 6, -2: b"\x01" * 31}},
         "rs1": {"cose": {1: 3, 3: -65535, -1: b"\xc1" * 256, -2: b"\x01\x00\x01"}},
         "alg_only": {"cose": {3: ES256}},
+        "list_x": {"cose": {1: 2, 3: ES256, -1: 1, -2: list(P256_X), -3: P256_Y}},
+        "true_crv": {"cose": {1: 2, 3: ES256, -1: True, -2: P256_X, -3: P256_Y}},
+        "true_kty": {"cose": {1: True, 3: EDDSA, -1: 6, -2: P256_X}},
     }
     return authenticator.create(options, **changes[case])
 
@@ -262,6 +272,9 @@ def _wrong(options: dict[str, Any], authenticator: Authenticator, case: str) -> 
         "short_ed25519",
         "rs1",
         "alg_only",
+        "list_x",
+        "true_crv",
+        "true_kty",
     ],
 )
 def test_a_registration_with_anything_wrong_is_refused_and_stores_nothing(
@@ -274,6 +287,26 @@ def test_a_registration_with_anything_wrong_is_refused_and_stores_nothing(
 
     assert passkeys_of(api, token) == []
     assert events(api, token, "passkey_added") == []
+
+
+@pytest.mark.parametrize("alg", [ES256, EDDSA, RS256])
+def test_only_the_members_of_the_key_type_are_stored(
+    api: Api, signed_in: tuple[dict[str, Any], str], app_services: Services, alg: int
+) -> None:
+    """Extra COSE members (another label, a text key, a nested list, a boolean) are
+    dropped: the stored key is the authenticator's own, member for member."""
+    user, token = signed_in
+    authenticator, key = Authenticator(), new_key(alg)
+    extra: dict[Any, Any] = {-4: [[1, 2], []], 7: True, "note": "kept?"}
+    options = creation_options(api, token)
+    credential = authenticator.create(options, alg=alg, cose={**cose_key(key, alg), **extra})
+    authenticator.credentials[-1].key = key
+    assert api.post("/me/passkeys", {"credential": credential}, token=token).status_code == 201
+
+    stored = app_services.store.get_passkey(user["user"]["id"], credential["id"])
+    assert stored is not None
+    assert unb64(stored.public_key) == cbor(cose_key(key, alg))
+    assert sign_in(api, authenticator).status_code == 200
 
 
 def test_a_challenge_is_single_use(api: Api, signed_in: tuple[dict[str, Any], str]) -> None:
