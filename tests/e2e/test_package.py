@@ -81,6 +81,9 @@ def test_the_merge_keeps_chalice_and_adds_ours(packaged: Path) -> None:
         {"Ref": "ApiHandlerRole"},
         {"Ref": "BearerRole"},
     ]
+    assert resources["ApiWritesTheEncryptedTable"]["Properties"]["Roles"] == [
+        {"Ref": "ApiHandlerRole"}
+    ]
 
 
 def test_the_functions_name_what_the_template_creates(packaged: Path) -> None:
@@ -144,9 +147,11 @@ def _granted(resources: dict[str, Any], role: str) -> set[str]:
 
 
 def test_each_function_has_its_own_role_and_policy(packaged: Path) -> None:
-    """``lambda_functions`` in .chalice/config.json gives the mail handler its own policy
-    file: its role can send through SES and poll the queue, and nothing of the table or
-    the key ring; the API's role can enqueue but neither send mail nor receive."""
+    """``lambda_functions`` in .chalice/config.json gives the mail handler and the
+    authorizer their own policy files: the mail handler's role can send through SES and
+    poll the queue, and nothing of the table or the key ring; the authorizer's reads one
+    item and the key ring, nothing else; the API's role can enqueue but neither send
+    mail nor receive."""
     resources = _template(packaged)["Resources"]
     roles = {
         f: resources[f]["Properties"]["Role"]["Fn::GetAtt"][0]
@@ -163,6 +168,12 @@ def test_each_function_has_its_own_role_and_policy(packaged: Path) -> None:
     assert {"ses:SendEmail", "sqs:ReceiveMessage", "sqs:DeleteMessage"} <= mail
     assert not {a for a in mail if a.startswith(("dynamodb:", "secretsmanager:"))}
     assert "sqs:SendMessage" not in mail
+    assert {
+        a for a in _granted(resources, "BearerRole") if not a.startswith(("logs:", "xray:"))
+    } == {
+        "dynamodb:GetItem",
+        "secretsmanager:GetSecretValue",
+    }
 
 
 def test_the_deploy_script_uploads_every_artifact_the_package_names(packaged: Path) -> None:

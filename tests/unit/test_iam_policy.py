@@ -6,8 +6,11 @@ Secrets Manager, SES or SQS client method (named as botocore's service models na
 every ``get_paginator``/``get_waiter`` and every transaction item, and maps each to its
 IAM action. Which of those a function can make follows from the boto3 clients its
 handler builds: the test builds them as the handler does (``services.get()`` for the
-API and the authorizer, ``services.delivery()`` for the mail handler) with the stage's
-environment and records the services of the clients created. Each function's policy
+API, ``services.delivery()`` for the mail handler) with the stage's environment and
+records the services of the clients created. The authorizer builds the API's clients
+too, but its path is one token check, so that would grant it every table write: its
+calls are instead recorded while it answers tokens against moto (``authorizer_calls``),
+and each must be one the scan finds. Each function's policy
 file (``.chalice/config.json``, resolved by Chalice's own ``Config``, per function
 through ``lambda_functions``) must allow every such call on that stage's table, secret,
 SES identity or mail queue, and must grant nothing else: no action no code of that
@@ -23,8 +26,11 @@ from __future__ import annotations
 import ast
 import fnmatch
 import functools
+import inspect
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,12 +39,18 @@ import boto3
 import botocore.session
 import pytest
 from botocore import xform_name
+from botocore.client import BaseClient
 from chalice.app import SQSEventConfig
 from chalice.config import Config
 from chalice.constants import SQS_EVENT_SOURCE_POLICY, XRAY_POLICY
+from moto import mock_aws
 
 import app as gatehouse
-from chalicelib import services
+from chalicelib import dynamo, services
+from chalicelib.accounts import Registration
+from chalicelib.config import Settings
+from chalicelib.keys import KeyDocument
+from chalicelib.sessions import Device
 from scripts import admin
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -198,6 +210,10 @@ HANDLER_CLIENTS: dict[str, Callable[[], object]] = {
     "send_mail": services.delivery,
 }
 FUNCTIONS = tuple(HANDLER_CLIENTS)
+#: The function whose calls are recorded rather than read off its clients (the name
+#: Chalice scopes ``lambda_functions`` by: the authorizer function's own name).
+AUTHORIZER = "bearer"
+REGION = "eu-west-1"
 #: What the Lambda runtime writes with every function's role (Chalice's generated
 #: policies grant the same).
 LOG_ACTIONS = frozenset({"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"})
@@ -236,6 +252,26 @@ def _subscribed() -> set[str]:
     return {s.name for s in gatehouse.app.event_sources if isinstance(s, SQSEventConfig)}
 
 
+@contextmanager
+def as_deployed(stage: str) -> Iterator[pytest.MonkeyPatch]:
+    """The stage's environment as in Lambda (no local endpoint, key file or outbox) and
+    a container with nothing built; this process's services are put back afterwards."""
+    previous = (services._Container.services, services._Container.delivery)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in admin.stage_environment(stage).items():
+            patch.setenv(name, value)
+        patch.setenv("AWS_DEFAULT_REGION", REGION)
+        for name in ("DDB_ENDPOINT", "DDB_PORT", "KEY_FILE", "OUTBOX_DIR", "AWS_REGION"):
+            patch.delenv(name, raising=False)
+        services.install(None)
+        services.install_delivery(None)
+        try:
+            yield patch
+        finally:
+            services.install(previous[0])
+            services.install_delivery(previous[1])
+
+
 @functools.cache
 def client_services(stage: str, function: str) -> frozenset[str]:
     """The AWS services whose clients ``function``'s handler builds on ``stage``: its
@@ -248,26 +284,79 @@ def client_services(stage: str, function: str) -> frozenset[str]:
         created.add(service_name)
         return original(self, service_name, *args, **kw)  # type: ignore[call-overload]
 
-    previous = (services._Container.services, services._Container.delivery)
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in admin.stage_environment(stage).items():
-            patch.setenv(name, value)
-        patch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-        for name in ("DDB_ENDPOINT", "DDB_PORT", "KEY_FILE", "OUTBOX_DIR", "AWS_REGION"):
-            patch.delenv(name, raising=False)
+    with as_deployed(stage) as patch:
         patch.setattr(boto3.session.Session, "client", client)
-        services.install(None)
-        services.install_delivery(None)
-        try:
-            HANDLER_CLIENTS[function]()
-        finally:
-            services.install(previous[0])
-            services.install_delivery(previous[1])
+        HANDLER_CLIENTS[function]()
     return frozenset(created)
 
 
+def _call_site(action: str) -> Call:
+    """``action`` named by the innermost frame of app.py or chalicelib making it, as the
+    scan names a call (file, enclosing function)."""
+    frame = inspect.currentframe()
+    while frame is not None:
+        path = Path(frame.f_code.co_filename)
+        if path == ROOT / "app.py" or path.parent == ROOT / "chalicelib":
+            return Call(str(path.relative_to(ROOT)), frame.f_code.co_name, frame.f_lineno, action)
+        frame = frame.f_back
+    raise AssertionError(f"{action} was not made by app.py or chalicelib")
+
+
+def _authorize(token: str) -> str:
+    """The authorizer's answer to a TOKEN event carrying ``token``: Allow or Deny."""
+    event = {
+        "type": "TOKEN",
+        "authorizationToken": f"Bearer {token}",
+        "methodArn": f"arn:aws:execute-api:{REGION}:123456789012:abc123/api/GET/protected",
+    }
+    answer: dict[str, Any] = gatehouse.bearer(event, {})
+    effect: str = answer["policyDocument"]["Statement"][0]["Effect"]
+    return effect
+
+
+@functools.cache
+def authorizer_calls(stage: str) -> tuple[Call, ...]:
+    """Every AWS call the authorizer makes on ``stage``, recorded (botocore's
+    ``_make_api_call``) while a cold container answers a valid token, one of an ended
+    session and a malformed one, against moto holding the stage's table (with a user
+    and two sessions, one ended) and signing-key secret. The answers are checked, so
+    the recorded path is the real one and not an error's; the setup's own calls (a
+    separately built ``Services``, as the API would) are left out."""
+    made: list[Call] = []
+    original = BaseClient._make_api_call  # type: ignore[attr-defined]  # botocore-stubs omit it
+
+    def record(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        made.append(_call_site(f"{SERVICES[self.meta.service_model.service_name]}:{operation}"))
+        return original(self, operation, params)
+
+    with as_deployed(stage) as patch, mock_aws():
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            patch.setenv(name, "testing")
+        patch.delenv("AWS_PROFILE", raising=False)
+        patch.setenv("BCRYPT_COST", "4")
+        settings = Settings.from_env()
+        dynamo.create_table(boto3.client("dynamodb", region_name=REGION), settings.table_name)
+        boto3.client("secretsmanager", region_name=REGION).create_secret(
+            Name=str(settings.signing_key_secret),
+            SecretString=KeyDocument.new(int(time.time())).dumps(),
+        )
+        api = services.Services.build(settings)
+        user = api.accounts.register(Registration("alice", "correct horse battery staple"))
+        device = Device("test_iam_policy", "203.0.113.7")
+        live = api.sessions.start(user, device)["access_token"]
+        ended = api.sessions.start(user, device)["access_token"]
+        api.sessions.end(user.id, api.tokens.verify(ended).session_id)
+        patch.setattr(BaseClient, "_make_api_call", record)
+        answers = [_authorize(token) for token in (live, ended, "not-a-token")]
+    assert answers == ["Allow", "Deny", "Deny"]
+    return tuple(made)
+
+
 def function_calls(stage: str, function: str) -> list[Call]:
-    """The code's calls through the clients ``function`` builds, operator calls aside."""
+    """The code's calls through the clients ``function`` builds, operator calls aside;
+    the authorizer's, as recorded."""
+    if function == AUTHORIZER:
+        return list(authorizer_calls(stage))
     operator = set(OPERATOR_ONLY)
     made = client_services(stage, function)
     return [
@@ -326,6 +415,22 @@ def test_the_handlers_build_the_clients_they_are_known_to_need() -> None:
     assert client_services("dev", "send_mail") == {"ses"}
 
 
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_authorizer_reads_the_session_and_the_key_ring_only(stage: str) -> None:
+    """What the recording saw: the key ring read on a cold start and one GetItem per
+    token that verifies (the ended session's too), each a call the scan finds in the
+    same function, through a client the authorizer builds (the SQS one goes unused)."""
+    recorded = authorizer_calls(stage)
+    assert sorted(c.action for c in recorded) == [
+        "dynamodb:GetItem",
+        "dynamodb:GetItem",
+        "secretsmanager:GetSecretValue",
+    ]
+    scanned = {(c.path, c.function, c.action) for c in code_calls()}
+    assert {(c.path, c.function, c.action) for c in recorded} <= scanned
+    assert {c.action.split(":")[0] for c in recorded} < client_services(stage, AUTHORIZER)
+
+
 CASES = [(stage, function) for stage in STAGES for function in FUNCTIONS]
 
 
@@ -339,6 +444,24 @@ def test_the_policy_grants_every_action_the_code_calls(stage: str, function: str
 def test_the_policy_grants_nothing_the_function_does_not_call(stage: str, function: str) -> None:
     extra = surplus(_policy(stage, function), needed(stage, function))
     assert not extra, f"{policy_file(stage, function)} grants {sorted(extra)} to {function}"
+
+
+def test_the_authorizer_check_fails_on_a_missing_or_an_extra_grant() -> None:
+    """Its policy without the session read misses it; the stage's API policy (which the
+    authorizer used to fall back to) grants it writes and the mail queue."""
+    resources = _resources("dev")
+    policy = _policy("dev", AUTHORIZER)
+    calls = function_calls("dev", AUTHORIZER)
+    assert not missing(policy, calls, resources)
+    without_read = {
+        "Statement": [s for s in policy["Statement"] if "dynamodb:GetItem" not in s["Action"]]
+    }
+    assert {c.action for c in missing(without_read, calls, resources)} == {"dynamodb:GetItem"}
+    shared = _policy("dev", "api_handler")
+    assert policy_file("dev", AUTHORIZER) != policy_file("dev", "api_handler")
+    assert {"dynamodb:PutItem", "dynamodb:DeleteItem", "sqs:SendMessage"} <= surplus(
+        shared, needed("dev", AUTHORIZER)
+    )
 
 
 @pytest.mark.parametrize("stage", STAGES)

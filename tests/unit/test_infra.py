@@ -194,6 +194,42 @@ def test_the_mail_queues(template: dict[str, Any]) -> None:
         assert via == {"Fn::Sub": "sqs.${AWS::Region}.amazonaws.com"}
 
 
+def _key_grants(template: dict[str, Any], role: str) -> dict[str, set[str]]:
+    """The KMS actions the stack's policies give ``role`` on the data key, by the
+    service (``kms:ViaService``) they are limited to."""
+    grants: dict[str, set[str]] = {}
+    for policy in _of_type(template, "AWS::IAM::Policy").values():
+        props = policy["Properties"]
+        if {"Ref": role} not in props["Roles"]:
+            continue
+        for statement in props["PolicyDocument"]["Statement"]:
+            assert statement["Resource"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+            via = statement["Condition"]["StringEquals"]["kms:ViaService"]["Fn::Sub"]
+            actions = statement["Action"]
+            grants.setdefault(via.split(".")[0], set()).update(
+                [actions] if isinstance(actions, str) else actions
+            )
+    return grants
+
+
+def test_each_function_uses_the_key_only_as_far_as_it_must(template: dict[str, Any]) -> None:
+    """The authorizer only reads (a session item, the key ring): it may decrypt through
+    DynamoDB and Secrets Manager, never encrypt or make data keys; the API also writes
+    the table and the queue; the mail handler only reads the queue."""
+    read = {"kms:Decrypt", "kms:DescribeKey"}
+    write = {"kms:Encrypt", "kms:GenerateDataKey*"}
+    assert _key_grants(template, "BearerRole") == {
+        "secretsmanager": {"kms:Decrypt"},
+        "dynamodb": read,
+    }
+    assert _key_grants(template, "ApiHandlerRole") == {
+        "secretsmanager": {"kms:Decrypt"},
+        "dynamodb": read | write,
+        "sqs": {"kms:Decrypt", "kms:GenerateDataKey*"},
+    }
+    assert _key_grants(template, "SendMailRole") == {"sqs": {"kms:Decrypt"}}
+
+
 def test_the_access_log(template: dict[str, Any]) -> None:
     """API Gateway writes one JSON object per request to an encrypted log group kept
     ``LogRetentionDays``; the stage waits for the account's CloudWatch role when this
