@@ -26,7 +26,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
@@ -40,10 +40,21 @@ from chalicelib.errors import GatehouseError  # noqa: E402
 from chalicelib.items import UserRecord  # noqa: E402
 from chalicelib.keys import KeyDocument  # noqa: E402
 
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.client import SQSClient
+
 #: The dead-letter queue of a mail queue is named after it (infra/base.json).
 DEAD_LETTER_SUFFIX = "-dead-letter"
 #: SQS receives at most this many messages per call.
 _RECEIVE_MAX = 10
+#: Seconds a redrive receive waits for messages (long polling). A short poll asks only a
+#: sample of SQS's servers and may come back empty while messages remain; a long poll
+#: asks them all.
+RECEIVE_WAIT_SECONDS = 2
+#: Empty receives in a row after which a redrive stops even though the queue still
+#: reports messages (held by another receiver until their visibility timeout ends, or
+#: a count that lags: SQS's counts are approximate).
+EMPTY_RECEIVES_MAX = 2
 
 
 class AdminError(Exception):
@@ -59,6 +70,17 @@ def stage_environment(stage: str) -> dict[str, str]:
         **config.get("environment_variables", {}),
         **config["stages"][stage].get("environment_variables", {}),
     }
+
+
+def _messages_left(sqs: SQSClient, url: str) -> int:
+    """Messages the queue reports, visible or held by a receiver (approximate)."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    ).get("Attributes", {})
+    return int(attributes.get("ApproximateNumberOfMessages", "0")) + int(
+        attributes.get("ApproximateNumberOfMessagesNotVisible", "0")
+    )
 
 
 def _holds_no_keys(error: GatehouseError) -> bool:
@@ -130,24 +152,39 @@ class Admin:
         the queue's handler to send again once the cause (SES identity, sandbox, quota)
         is fixed. Each message is sent to the mail queue before it is deleted from the
         dead-letter queue: a failure in between sends one mail twice, never loses it.
-        Received messages stay invisible for a minute, so none is moved twice."""
+        Received messages stay invisible for a minute, so none is moved twice.
+
+        Receives long-poll, and one empty receive is not the end: the command stops when
+        a receive comes back empty and the queue reports no message left, visible or
+        held, or after ``EMPTY_RECEIVES_MAX`` empty receives in a row, saying how many
+        the queue still reports."""
         settings = self.svc.settings
         sqs = boto3.session.Session(region_name=settings.region).client("sqs")
         queue = settings.mail_queue_name
         target = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
         source = sqs.get_queue_url(QueueName=queue + DEAD_LETTER_SUFFIX)["QueueUrl"]
-        moved = 0
-        while True:
+        moved = empty = left = 0
+        while empty < EMPTY_RECEIVES_MAX:
             batch = sqs.receive_message(
-                QueueUrl=source, MaxNumberOfMessages=_RECEIVE_MAX, VisibilityTimeout=60
+                QueueUrl=source,
+                MaxNumberOfMessages=_RECEIVE_MAX,
+                VisibilityTimeout=60,
+                WaitTimeSeconds=RECEIVE_WAIT_SECONDS,
             ).get("Messages", [])
-            if not batch:
-                break
             for message in batch:
                 sqs.send_message(QueueUrl=target, MessageBody=message["Body"])
                 sqs.delete_message(QueueUrl=source, ReceiptHandle=message["ReceiptHandle"])
                 moved += 1
+            empty = 0 if batch else empty + 1
+            left = 0 if batch else _messages_left(sqs, source)
+            if not batch and not left:
+                break
         self.out.write(f"moved {moved} message(s) to {queue}\n")
+        if left:
+            self.out.write(
+                f"{queue}{DEAD_LETTER_SUFFIX} still reports {left} message(s), visible or "
+                "held by another receiver: run redrive-mail again in a minute\n"
+            )
         return moved
 
     def export(self, output: TextIO) -> None:
