@@ -118,8 +118,9 @@ def test_a_message_held_longer_ends_the_redrive_with_a_note(
 
     assert admin.main(["--stage", STAGE, "redrive-mail"]) == 0
 
-    waited = time.monotonic() - started
-    assert waited < (admin.EMPTY_RECEIVES_MAX + 1) * admin.RECEIVE_WAIT_SECONDS
+    # Not a timing test: the held message comes back only after 60 s, so a redrive that
+    # waited for it would take that long; giving up takes a few short polls.
+    assert time.monotonic() - started < 30
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"moved 1 message(s) to gatehouse-{STAGE}-mail"
     assert out[1].startswith(f"gatehouse-{STAGE}-mail-dead-letter still reports 1 message(s)")
