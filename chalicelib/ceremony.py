@@ -124,10 +124,13 @@ def _client_data(raw: bytes, path: str) -> CollectedClientData:
 
 
 def _attestation_object(raw: bytes) -> AttestationObject:
-    """``fido2`` takes ``fmt`` as it comes; WebAuthn says it is a text string."""
+    """``fido2`` takes ``fmt`` and ``attStmt`` as they come; WebAuthn says they are a
+    text string and a map."""
     parsed = AttestationObject(raw)
     if not isinstance(parsed.fmt, str):
         raise TypeError("fmt is a text string")
+    if not isinstance(parsed.att_stmt, dict):
+        raise TypeError("attStmt is a map")
     return parsed
 
 

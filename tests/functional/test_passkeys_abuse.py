@@ -154,23 +154,41 @@ def test_a_malformed_registration_is_400(api: Api, holder: Holder) -> None:
     assert document["errors"][0]["field"].startswith("credential.response.")
 
 
-def _registration_with_format(api: Api, token: str, fmt: Any) -> dict[str, Any]:
-    """A registration that verifies but for its attestation object's ``fmt``."""
+def _registration_with_format(
+    api: Api, token: str, fmt: Any, statement: Any = None
+) -> dict[str, Any]:
+    """A registration that verifies but for its attestation object's ``fmt`` (and
+    ``attStmt``, an empty map unless given)."""
     authenticator = Authenticator()
     credential = authenticator.create(creation_options(api, token))
     attested = attested_data(authenticator.credentials[0])
     attestation = {
         "fmt": fmt,
-        "attStmt": {},
+        "attStmt": {} if statement is None else statement,
         "authData": auth_data(RP_ID, UP | UV | AT, 0, attested),
     }
     credential["response"]["attestationObject"] = b64(cbor(attestation))
     return credential
 
 
-@pytest.mark.parametrize("fmt", [1, b"none", ["none"], {"none": 1}, True])
-def test_an_attestation_format_that_is_not_text_is_400(api: Api, holder: Holder, fmt: Any) -> None:
-    credential = _registration_with_format(api, holder.token, fmt)
+@pytest.mark.parametrize(
+    ("fmt", "statement"),
+    [
+        (1, None),
+        (b"none", None),
+        (["none"], None),
+        ({"none": 1}, None),
+        (True, None),
+        ("none", 1),
+        ("none", "x"),
+        ("none", [1]),
+        ("none", b"\x00"),
+    ],
+)
+def test_an_attestation_format_not_text_or_statement_not_a_map_is_400(
+    api: Api, holder: Holder, fmt: Any, statement: Any
+) -> None:
+    credential = _registration_with_format(api, holder.token, fmt, statement)
 
     answer = api.post("/me/passkeys", {"credential": credential}, token=holder.token)
 
