@@ -22,6 +22,7 @@ from bench import (
     inprocess,
     mfa,
     package,
+    passkeys,
     refresh,
     server,
     throttled,
@@ -52,6 +53,8 @@ def main(argv: list[str]) -> int:
         inprocess.login(fx, report)
         _step("POST /token/refresh vs a replay of its DynamoDB calls")
         refresh.measure(fx, report)
+        _step("passkey sign-in: its DynamoDB calls; POST /passkeys/login vs ES256 + the same")
+        passkeys.measure(fx, report)
         _step("DynamoDB calls of to-do reads")
         todoreads.measure(fx, report)
         _step("POST /login: unknown user, wrong password, right password")

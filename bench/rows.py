@@ -1,7 +1,7 @@
 """Building table rows from measurements: one shape per kind of budget in DESIGN.md.
 
 A ratio with a ceiling, a ratio that must stay inside a band around 1.0, a count of
-round trips, and a ratio with no budget at all that is only reported.
+round trips, and a ratio or a count of round trips with no budget at all, only reported.
 """
 
 from __future__ import annotations
@@ -60,4 +60,19 @@ def calls_row(figure: str, calls: Calls, budget: int) -> Row:
         ratio="-",
         budget=f"<= {budget}",
         passed=calls.count <= budget,
+    )
+
+
+def calls_report_row(figure: str, *steps: Calls) -> Row:
+    """Round trips of the requests of one flow, in order ("2 + 5"): no budget, reported."""
+    sends = " + ".join(str(step.sends) for step in steps)
+    counts = " + ".join(str(step.count) for step in steps)
+    retried = "" if all(step.sends == step.count for step in steps) else f" ({sends} HTTP sends)"
+    return Row(
+        figure=figure,
+        measured=f"{counts}{retried}",
+        baseline="-",
+        ratio="-",
+        budget="report",
+        passed=None,
     )
