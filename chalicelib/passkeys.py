@@ -298,12 +298,7 @@ class Passkeys:
             user, use = self._verify(credential, "credential", device)
         except Refusal as refusal:
             self._refuse(refusal, device, checked)
-        clear = [
-            counter.item_key
-            for name in (user.username_key, user.email_key)
-            if name
-            for counter in self._throttle.counters(account=name)
-        ]
+        clear = [counter.item_key for counter in self._throttle.owner_counters(user)]
         try:
             return self._sessions.start(
                 user, device, clear=clear, passkey=use, event_type="passkey_login"

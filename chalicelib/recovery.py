@@ -119,10 +119,7 @@ class Recovery:
         self._accounts.change_password(user, new_password)
         self._store.delete_sessions(user.id)
         # Whoever holds the reset link owns the account: lift its login lockout.
-        self._throttle.clear(
-            self._throttle.counters(account=user.username_key)
-            + self._throttle.counters(account=user.email_key or "")
-        )
+        self._throttle.clear(self._throttle.owner_counters(user))
         self._event(user.id, "password_reset", device)
 
     def send_verification(self, user: UserRecord, base_url: str) -> None:

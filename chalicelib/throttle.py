@@ -110,6 +110,13 @@ class Throttle:
                 found.extend(Counter(kind, limit, key, now) for limit in getattr(self.policy, kind))
         return tuple(found)
 
+    def owner_counters(self, user: items.UserRecord) -> tuple[Counter, ...]:
+        """The account counters of both names ``user`` logs in by (username and email):
+        what a proven owner (a reset link, a passkey) lifts."""
+        return self.counters(account=user.username_key) + self.counters(
+            account=user.email_key or ""
+        )
+
     def check(self, counters: Sequence[Counter]) -> Checked:
         """Refuse with 429 + ``Retry-After`` if any counter is at its limit."""
         counts = self._store.get_counts([c.item_key for c in counters])
