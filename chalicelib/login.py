@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 
 from chalicelib import errors
 from chalicelib.accounts import Accounts
-from chalicelib.items import ActivityEvent, SecondFactor, UserRecord
+from chalicelib.items import SecondFactor, UserRecord
 from chalicelib.mfa import Totp
 from chalicelib.passkeys import Passkeys
 from chalicelib.passwords import PasswordHasher
@@ -132,13 +132,9 @@ class Login:
         event = None
         if user is not None:
             outcome = "throttled" if checked.tips_over() else "failure"
-            event = ActivityEvent(
-                user.id, kind, outcome, int(self._clock()), device.ip, device.user_agent
-            )
+            event = device.event(user.id, kind, outcome, self._clock())
         self._throttle.fail(checked, event)
         raise errors.InvalidCredentials()
 
     def _event(self, user: UserRecord, kind: str, outcome: str, device: Device) -> None:
-        self._accounts.record(
-            ActivityEvent(user.id, kind, outcome, int(self._clock()), device.ip, device.user_agent)
-        )
+        self._accounts.record(device.event(user.id, kind, outcome, self._clock()))

@@ -167,9 +167,7 @@ class Passkeys:
     def _event(
         self, user_id: str, kind: str, device: Device, outcome: str = "success"
     ) -> ActivityEvent:
-        return ActivityEvent(
-            user_id, kind, outcome, int(self._clock()), device.ip, device.user_agent
-        )
+        return device.event(user_id, kind, outcome, self._clock())
 
     # ---------------------------------------------------------------- enrolment
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from chalicelib import errors, identity
 from chalicelib.accounts import Accounts
-from chalicelib.items import ActivityEvent, OneTimeRecord, UserRecord
+from chalicelib.items import OneTimeRecord, UserRecord
 from chalicelib.mail import Mailer, Message
 from chalicelib.passwords import PasswordPolicy
 from chalicelib.sessions import Device
@@ -149,8 +149,4 @@ class Recovery:
         self._event(record.user_id, "email_verified", device)
 
     def _event(self, user_id: str, kind: str, device: Device) -> None:
-        self._accounts.record(
-            ActivityEvent(
-                user_id, kind, "success", int(self._clock()), device.ip, device.user_agent
-            )
-        )
+        self._accounts.record(device.event(user_id, kind, "success", self._clock()))

@@ -13,7 +13,7 @@ from typing import Any
 
 from chalicelib import errors
 from chalicelib.accounts import Accounts
-from chalicelib.items import ActivityEvent, UserRecord
+from chalicelib.items import UserRecord
 from chalicelib.login import Login
 from chalicelib.mfa import Enrolment, Mfa
 from chalicelib.passkeys import Passkeys
@@ -45,9 +45,7 @@ class SelfService:
         self._clock = clock
 
     def _event(self, user: UserRecord, kind: str, device: Device, outcome: str = "success") -> None:
-        self._accounts.record(
-            ActivityEvent(user.id, kind, outcome, int(self._clock()), device.ip, device.user_agent)
-        )
+        self._accounts.record(device.event(user.id, kind, outcome, self._clock()))
 
     def update_profile(
         self,

@@ -58,6 +58,11 @@ class Device:
     user_agent: str
     ip: str
 
+    def event(self, user_id: str, kind: str, outcome: str, at: float) -> ActivityEvent:
+        """An activity event of ``user_id`` that happened here, at ``at`` (a clock's
+        reading)."""
+        return ActivityEvent(user_id, kind, outcome, int(at), self.ip, self.user_agent)
+
 
 class Sessions:
     def __init__(
@@ -109,7 +114,7 @@ class Sessions:
             user_agent=device.user_agent,
             ip=device.ip,
         )
-        event = ActivityEvent(user.id, event_type, "success", now, device.ip, device.user_agent)
+        event = device.event(user.id, event_type, "success", now)
         opened = self._store.open_session(
             session,
             event=event,
@@ -155,14 +160,7 @@ class Sessions:
             self._store.delete_session(token.user_id, token.session_id)
             observability.count(_log, "RefreshReuse", {"user_id": token.user_id})
             self._store.record_event(
-                ActivityEvent(
-                    user_id=token.user_id,
-                    type="refresh_reuse",
-                    outcome="session_ended",
-                    at=int(self._clock()),
-                    ip=device.ip,
-                    user_agent=device.user_agent,
-                )
+                device.event(token.user_id, "refresh_reuse", "session_ended", self._clock())
             )
         raise errors.InvalidToken("The refresh token is invalid or expired.")
 
