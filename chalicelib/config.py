@@ -34,6 +34,14 @@ def mail_queue_name(env: Mapping[str, str] | None = None) -> str:
     return env.get("MAIL_QUEUE_NAME") or f"gatehouse-{env.get('GATEHOUSE_STAGE', 'dev')}-mail"
 
 
+def issuer(env: Mapping[str, str]) -> str:
+    """``ISSUER`` without a trailing slash; unset, ``http://localhost:<PORT>`` (the local
+    runner's address, 8000 unless ``PORT`` says otherwise). Deployed stages set it to the
+    API's URL or custom domain (see README, "Stages and configuration")."""
+    configured = (env.get("ISSUER") or "").strip().rstrip("/")
+    return configured or f"http://localhost:{_int(env, 'PORT', 8000)}"
+
+
 def _pair(env: Mapping[str, str], name: str, default: tuple[int, int]) -> tuple[int, int]:
     """A ``per-hour/per-day`` limit such as ``10/50``."""
     raw = env.get(name)
@@ -63,7 +71,9 @@ class Settings:
     dynamodb_endpoint: str | None = None
     #: Seconds to wait for a DynamoDB answer before retrying, then 503: Lambda-sized.
     dynamodb_read_timeout: float = 2.0
-    issuer: str = "gatehouse"
+    #: The public base URL (``ISSUER``): every token's ``iss``, discovery's ``issuer`` and
+    #: the links in mail. Never taken from a request header, which the client controls.
+    issuer: str = "http://localhost:8000"
     audience: str = "gatehouse-api"
     access_token_seconds: int = 15 * 60
     refresh_token_seconds: int = 30 * 24 * 3600
@@ -77,6 +87,9 @@ class Settings:
     key_file: Path = PROJECT_DIR / ".local" / "signing-keys.json"
     #: Deployed stages: the Secrets Manager secret holding the key ring (see keys.py).
     signing_key_secret: str | None = None
+    #: Deployed stages: the secret holding only the public JWKS, which is all the
+    #: authorizer may read (``rotate-key`` writes it beside the private ring).
+    public_keys_secret: str | None = None
     #: Failures allowed per hour/day: per account name, per client IP, and forgot-password
     #: requests per email (see throttle.py).
     throttle_account: tuple[int, int] = (10, 50)
@@ -129,7 +142,7 @@ class Settings:
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             dynamodb_endpoint=endpoint,
             dynamodb_read_timeout=_int(env, "DYNAMODB_READ_TIMEOUT_MS", 2000) / 1000,
-            issuer=env.get("TOKEN_ISSUER", "gatehouse"),
+            issuer=issuer(env),
             audience=env.get("TOKEN_AUDIENCE", "gatehouse-api"),
             access_token_seconds=_int(env, "ACCESS_TOKEN_SECONDS", 15 * 60),
             refresh_token_seconds=_int(env, "REFRESH_TOKEN_SECONDS", 30 * 24 * 3600),
@@ -138,6 +151,7 @@ class Settings:
             password_min_length=_int(env, "PASSWORD_MIN_LENGTH", 8),
             key_file=Path(env.get("KEY_FILE") or PROJECT_DIR / ".local" / "signing-keys.json"),
             signing_key_secret=env.get("SIGNING_KEY_SECRET") or None,
+            public_keys_secret=env.get("PUBLIC_KEYS_SECRET") or None,
             throttle_account=_pair(env, "THROTTLE_ACCOUNT", (10, 50)),
             throttle_ip=_pair(env, "THROTTLE_IP", (100, 1000)),
             throttle_forgot=_pair(env, "THROTTLE_FORGOT", (5, 20)),
