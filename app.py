@@ -25,6 +25,7 @@ from chalicelib import (
 )
 from chalicelib.accounts import Registration, public_user
 from chalicelib.bodies import BODIES
+from chalicelib.selfservice import StepUp
 from chalicelib.sessions import Device
 from chalicelib.todos import public_todo
 from chalicelib.tokens import bearer_token
@@ -86,10 +87,7 @@ def _device() -> Device:
 
 @app.route("/register", methods=["POST"])
 def register() -> Response:
-    body = _body()
-    svc = services.get()
-    user = svc.accounts.register(Registration(**body))
-    svc.recovery.send_verification(user, http.base_url(_request()))
+    user = services.get().signup.register(Registration(**_body()), _device())
     return http.json_response({"user": public_user(user)}, status=201)
 
 
@@ -161,8 +159,8 @@ def update_me() -> Response:
         _caller().user_id,
         email=body.get("email"),
         display_name=body.get("display_name"),
+        step_up=StepUp(body.get("password"), body.get("totp_code")),
         device=_device(),
-        base_url=http.base_url(_request()),
     )
     return http.json_response(public_user(user))
 
@@ -193,7 +191,7 @@ def activity() -> Response:
 def forgot_password() -> Response:
     body = _body()
     email = identity.check_email(body["email"])
-    services.get().recovery.forgot(email, _device(), http.base_url(_request()))
+    services.get().recovery.forgot(email, _device())
     return http.json_response(FORGOT_ANSWER, status=202)
 
 
@@ -214,14 +212,14 @@ def verify_email() -> Response:
 @app.route("/me/email/verification", methods=["POST"], authorizer=bearer)
 def send_verification() -> Response:
     svc = services.get()
-    user = svc.accounts.get(_caller().user_id)
-    svc.recovery.send_verification(user, http.base_url(_request()))
+    svc.recovery.send_verification(svc.accounts.get(_caller().user_id))
     return http.json_response({"message": "A verification message is on its way."}, status=202)
 
 
 @app.route("/me/mfa/totp", methods=["POST"], authorizer=bearer)
 def enrol_totp() -> Response:
-    enrolment = services.get().me.enrol_totp(_caller().user_id)
+    body = _body()
+    enrolment = services.get().me.enrol_totp(_caller().user_id, body["password"], _device())
     return http.json_response({"secret": enrolment.secret, "otpauth_uri": enrolment.otpauth_uri})
 
 
@@ -352,8 +350,7 @@ def jwks() -> Response:
 @app.route("/.well-known/openid-configuration")
 def openid_configuration() -> Response:
     tokens = services.get().tokens
-    base = http.base_url(_request())
-    return http.public_json(tokens.discovery(f"{base}/.well-known/jwks.json"), PUBLIC_MAX_AGE)
+    return http.public_json(tokens.discovery(), PUBLIC_MAX_AGE)
 
 
 @app.route("/health")

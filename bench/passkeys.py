@@ -111,7 +111,9 @@ def _replays(fx: Fixture, calls: Calls, count: int) -> deque[Callable[[], bool]]
     replays: deque[Callable[[], bool]] = deque()
     for _ in range(count):
         challenge_hash = hashlib.sha256(os.urandom(32)).hexdigest()
-        fx.services.store.put_challenge(challenge_hash, ChallengeRecord(SIGN_IN, "", "", expires))
+        fx.services.store.put_challenge(
+            challenge_hash, ChallengeRecord(SIGN_IN, "", "", expires), []
+        )
         replays.append(_committing(calls, challenge_hash).replayer(client, strict=True))
     return replays
 

@@ -16,6 +16,9 @@ from chalicelib.passwords import PasswordHasher, PasswordPolicy
 from chalicelib.store import Store
 from chalicelib.tokens import is_id, new_id
 
+#: The user id of no user (never an id ``new_id`` makes): an unknown login name reads
+#: it, and an unknown login's event is written against it, whose user check fails.
+NO_USER = "unknown"
 #: Events ``GET /me/activity`` returns (newest first).
 ACTIVITY_PAGE = 50
 #: Longer than any stored username or email key (64 or 254 characters after NFKC and
@@ -111,7 +114,7 @@ class Accounts:
     def lookup(self, login: str) -> UserRecord | None:
         """The user a login name names. An unknown name still reads a (missing) user
         item, so it costs the same round trips as a known one."""
-        return self._store.get_user(self._owner_of(login) or "unknown")
+        return self._store.get_user(self._owner_of(login) or NO_USER)
 
     def find(self, reference: str) -> UserRecord | None:
         """A user by id, username or email (the admin command's way to name one)."""

@@ -30,9 +30,12 @@ REFRESH_FIELDS = (
     Field("refresh_token", required=False, max_length=1024),
     Field("refresh_cookie", kind=bool, required=False),
 )
+#: Changing ``email`` needs the step-up: ``password``, and ``totp_code`` with MFA on.
 PROFILE_FIELDS = (
     Field("email", required=False, max_length=320),
     Field("display_name", required=False, max_length=256),
+    Field("password", required=False, max_length=1024),
+    Field("totp_code", required=False, max_length=64),
 )
 PASSWORD_FIELDS = (Field("password", max_length=1024),)
 CHANGE_PASSWORD_FIELDS = (
@@ -75,6 +78,7 @@ BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/password/forgot"): Body(FORGOT_FIELDS),
     ("POST", "/password/reset"): Body(RESET_FIELDS),
     ("POST", "/email/verify"): Body(TOKEN_FIELDS),
+    ("POST", "/me/mfa/totp"): Body(PASSWORD_FIELDS),
     ("POST", "/me/mfa/totp/confirm"): Body(CODE_FIELDS),
     ("DELETE", "/me/mfa/totp"): Body(PASSWORD_FIELDS),
     ("POST", "/todos"): Body(TODO_FIELDS),

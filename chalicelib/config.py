@@ -95,6 +95,10 @@ class Settings:
     throttle_account: tuple[int, int] = (10, 50)
     throttle_ip: tuple[int, int] = (100, 1000)
     throttle_forgot: tuple[int, int] = (5, 20)
+    #: Registrations and email changes per client IP, and verification/notice mail per
+    #: account and per recipient address, hour/day: every attempt counts.
+    throttle_register: tuple[int, int] = (30, 200)
+    throttle_mail: tuple[int, int] = (5, 20)
     #: ``sqs`` enqueues each message on ``mail_queue_name`` for the mail handler to send
     #: through SES (the deployed stages); ``ses`` sends through Amazon SES in the
     #: request; ``outbox`` writes files to ``outbox_dir`` (the local stage).
@@ -155,6 +159,8 @@ class Settings:
             throttle_account=_pair(env, "THROTTLE_ACCOUNT", (10, 50)),
             throttle_ip=_pair(env, "THROTTLE_IP", (100, 1000)),
             throttle_forgot=_pair(env, "THROTTLE_FORGOT", (5, 20)),
+            throttle_register=_pair(env, "THROTTLE_REGISTER", (30, 200)),
+            throttle_mail=_pair(env, "THROTTLE_MAIL", (5, 20)),
             mail_transport=env.get("MAIL_TRANSPORT") or ("outbox" if stage == "local" else "ses"),
             mail_sender=env.get("MAIL_SENDER", "no-reply@gatehouse.local"),
             mail_queue_name=mail_queue_name(env),

@@ -85,14 +85,24 @@ def conditional(write: Callable[[], T]) -> T | None:
 
 
 def transact(client: DynamoDBClient, actions: list[dict[str, Any]]) -> int | None:
-    """Run a transaction; the index of the first action whose condition failed, or None.
+    """Run a transaction; the index of the first action whose condition failed, or None."""
+    refused = transact_refusals(client, actions)
+    return None if refused is None else min(refused)
+
+
+def transact_refusals(
+    client: DynamoDBClient, actions: list[dict[str, Any]]
+) -> dict[int, dict[str, Any]] | None:
+    """Run a transaction; None if it committed, else every action whose condition failed,
+    by index, with the item it saw (``{}`` unless the action asked for
+    ``ReturnValuesOnConditionCheckFailure``).
 
     A ``TransactionConflict`` means another transaction held an item; retry, and the
     loser then sees the winner's write as a failed condition. Each attempt carries an
     idempotency token, which botocore's own resends keep: if a commit's answer is lost,
     DynamoDB answers the first outcome instead of running it again (which would fail
     its own conditions: a false ``username_taken``). A conflict retry is a new attempt
-    with a new token.
+    with a new token. Conflicts that outlast every attempt are ``TransactionConflicts``.
     """
     for attempt in range(_TRANSACTION_ATTEMPTS):
         token = uuid.uuid4().hex
@@ -104,12 +114,21 @@ def transact(client: DynamoDBClient, actions: list[dict[str, Any]]) -> int | Non
             reasons = error.response.get("CancellationReasons", [])
             codes = [r.get("Code", "None") for r in reasons]
             if "ConditionalCheckFailed" in codes:
-                return codes.index("ConditionalCheckFailed")
+                return {
+                    index: dict(reason.get("Item") or {})
+                    for index, reason in enumerate(reasons)
+                    if reason.get("Code") == "ConditionalCheckFailed"
+                }
             if "TransactionConflict" not in codes:
                 raise errors.ServiceUnavailable() from error
             # Full jitter, so racing writers do not retry in lockstep.
             time.sleep(_JITTER.uniform(0, 0.01 * 2**attempt))
-    raise errors.ServiceUnavailable()
+    raise TransactionConflicts()
+
+
+class TransactionConflicts(errors.ServiceUnavailable):
+    """Other transactions held the items through every attempt: a 503, unless the
+    caller knows better (a throttle claim answers 429: the key is being hammered)."""
 
 
 def until_processed(
@@ -187,6 +206,9 @@ class Table:
 
     def _transact(self, actions: list[dict[str, Any]]) -> int | None:
         return transact(self._client, actions)
+
+    def _refusals(self, actions: list[dict[str, Any]]) -> dict[int, items.Item] | None:
+        return transact_refusals(self._client, actions)
 
     def _query(self, user_id: str, prefix: str = "") -> Iterator[dict[str, Any]]:
         """Every item of the user's partition whose sort key starts with ``prefix``."""

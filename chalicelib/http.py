@@ -118,7 +118,7 @@ def _check_fields(body: dict[str, Any], fields: tuple[Field, ...]) -> dict[str, 
     result: dict[str, Any] = {}
     for field in fields:
         value = body.get(field.name)
-        if value is None:
+        if value is None or (field.required and value == ""):
             if field.required:
                 problems.append(
                     errors.FieldError(field.name, "required", f"'{field.name}' is required.")
@@ -189,17 +189,16 @@ def device(request: Request) -> Device:
     )
 
 
-def base_url(request: Request) -> str:
-    """The URL this API is served under, stage path included (``https://host/api``).
+def stage_prefix(request: Request) -> str:
+    """The path this API is served under (``/api``; locally ``""``), for cookie paths.
 
     The stage (or custom domain base path) is what the full request path has in front
-    of the matched resource path; locally there is none.
+    of the matched resource path. Only the path: the public URL (links in mail, the
+    issuer) is configuration (``ISSUER``), never the ``Host`` header a client controls.
     """
-    proto = request.headers.get("x-forwarded-proto", "http")
-    host = request.headers.get("host", "127.0.0.1")
     full_path = str(request.context.get("path") or "")
     prefix = full_path.removesuffix(request.path) if full_path.endswith(request.path) else ""
-    return f"{proto}://{host}{prefix.rstrip('/')}"
+    return prefix.rstrip("/")
 
 
 # ---------------------------------------------------------------- responses
@@ -247,8 +246,7 @@ def cookie(request: Request, name: str) -> str | None:
 def refresh_cookie(request: Request, value: str, max_age: int) -> str:
     """The ``Set-Cookie`` value that keeps a refresh token away from page scripts:
     HttpOnly, Secure, SameSite=Strict, and sent only to the API's ``/token`` routes."""
-    prefix = base_url(request).split("://", 1)[1].partition("/")[2]
-    path = f"/{prefix}/token" if prefix else "/token"
+    path = f"{stage_prefix(request)}/token"
     return (
         f"{REFRESH_COOKIE}={value}; Path={path}; Max-Age={max_age}; "
         "HttpOnly; Secure; SameSite=Strict"

@@ -147,6 +147,18 @@ class ChallengeRecord:
     expires_at: int
 
 
+@dataclass(frozen=True)
+class CounterChange:
+    """One change to a throttle counter (``throttle_key``): add ``step`` (1 claims an
+    attempt, -1 gives it back, 0 only looks) if the count is below ``below`` (None: no
+    condition); the item is created on first use and reaped by TTL at ``window_end``."""
+
+    key: Key
+    window_end: int
+    step: int = 1
+    below: int | None = None
+
+
 def user_key(user_id: str) -> Key:
     return {"pk": {"S": f"USER#{user_id}"}, "sk": {"S": "PROFILE"}}
 

@@ -30,19 +30,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from chalicelib import errors, observability
-from chalicelib.accounts import Accounts
+from chalicelib.accounts import NO_USER, Accounts
 from chalicelib.credentials import ALGORITHMS, Assertion, Registration, b64decode, b64encode
 from chalicelib.items import (
     ActivityEvent,
     ChallengeRecord,
-    Key,
     PasskeyRecord,
     PasskeyUse,
     UserRecord,
 )
 from chalicelib.sessions import Device, Sessions
 from chalicelib.store import Store
-from chalicelib.throttle import Checked, Throttle
+from chalicelib.throttle import Throttle
 from chalicelib.tokens import is_id
 
 if TYPE_CHECKING:
@@ -154,14 +153,23 @@ class Passkeys:
         *,
         user_id: str = "",
         login_key: str = "",
-        counted: list[tuple[Key, int]] | None = None,
+        device: Device | None = None,
     ) -> str:
-        """A new challenge, stored (as its hash) with the ``counted`` throttle counters'
-        increments, in one write."""
+        """A new challenge, stored (as its hash); with ``device``, in the same write as
+        the claim on its IP's options counters and a check of its IP's failures
+        (``Throttle.claim_with``), so a full one is a 429 and stores nothing."""
         challenge = secrets.token_bytes(32)
         expires = int(self._clock()) + CHALLENGE_SECONDS
         record = ChallengeRecord(purpose, user_id, login_key, expires)
-        self._store.put_challenge(_digest(challenge), record, counted)
+        digest = _digest(challenge)
+        if device is None:
+            self._store.put_challenge(digest, record, [])
+        else:
+            self._throttle.claim_with(
+                lambda changes: self._store.put_challenge(digest, record, changes),
+                claim=self._throttle.counters(options=device.ip),
+                check=self._throttle.counters(ip=device.ip),
+            )
         return b64encode(challenge)
 
     def _event(
@@ -277,12 +285,9 @@ class Passkeys:
         decoys cannot match the real lists' counts and transports. A login name only
         binds the challenge to that name (``_owner``); it is never looked up here, so
         the answer and its round trips are the same for every name."""
-        checked = self._throttle.check(self._throttle.counters(ip=device.ip, options=device.ip))
         key = Accounts.login_key(login) if login else ""
         return {
-            "challenge": self._challenge(
-                SIGN_IN, login_key=key, counted=checked.of_kind("options")
-            ),
+            "challenge": self._challenge(SIGN_IN, login_key=key, device=device),
             "timeout": CHALLENGE_SECONDS * 1000,
             "rpId": self._policy.rp.id,
             "allowCredentials": [],
@@ -291,15 +296,20 @@ class Passkeys:
 
     def sign_in(self, credential: Mapping[str, Any], device: Device) -> dict[str, Any]:
         """The TokenPair of a new session for a valid assertion; 401 otherwise."""
-        checked = self._throttle.check(self._throttle.counters(ip=device.ip))
+        claim = self._throttle.claim(self._throttle.counters(ip=device.ip))
         try:
             user, use = self._verify(credential, "credential", device)
         except Refusal as refusal:
-            self._refuse(refusal, device, checked)
+            self._refuse(refusal, device)
         clear = [counter.item_key for counter in self._throttle.owner_counters(user)]
         try:
             return self._sessions.start(
-                user, device, clear=clear, passkey=use, event_type="passkey_login"
+                user,
+                device,
+                clear=clear,
+                passkey=use,
+                event_type="passkey_login",
+                give_back=claim.given_back(but=clear),
             )
         except errors.InvalidCredentials:  # lost a race: a sign-in, a removal, a disable
             raise errors.InvalidCredentials(REFUSED) from None
@@ -333,7 +343,13 @@ class Passkeys:
         record = self._store.take_challenge(_digest(challenge), SIGN_IN, now)
         if record is None:
             raise Refusal("unknown, spent or expired challenge", expected)
-        user = self._owner(assertion, record, expected)
+        try:
+            user = self._owner(assertion, record, expected)
+        except Refusal:
+            # The same reads as a known user's: whether a name has an account (or a
+            # passkey) must not show in the DynamoDB work, hence in the timing.
+            self._store.get_passkey(NO_USER, b64encode(assertion.credential_id))
+            raise
         passkey = self._store.get_passkey(user.id, b64encode(assertion.credential_id))
         if passkey is None:
             raise Refusal("unknown credential", user)
@@ -395,14 +411,15 @@ class Passkeys:
             "PasskeyRefused", extra={"fields": {"reason": refusal.reason, "user_id": user_id}}
         )
 
-    def _refuse(self, refusal: Refusal, device: Device, checked: Checked) -> NoReturn:
-        """Count the failure on the client IP, record it on the user's activity (a
-        cloned one is recorded already), and answer the one ``invalid_credentials``."""
+    def _refuse(self, refusal: Refusal, device: Device) -> NoReturn:
+        """The failure stays counted on the client IP (its claim is kept); record it on
+        the user's activity (a cloned one is recorded already), and answer the one
+        ``invalid_credentials``."""
         self._log_refusal(refusal)
-        event = None
         if refusal.user is not None and refusal.outcome != "cloned":
-            event = self._event(refusal.user.id, "passkey_login", device, refusal.outcome)
-        self._throttle.fail(checked, event)
+            self._accounts.record(
+                self._event(refusal.user.id, "passkey_login", device, refusal.outcome)
+            )
         raise errors.InvalidCredentials(REFUSED)
 
 

@@ -64,6 +64,12 @@ class PasskeyRecords(Table):
     def list_passkeys(self, user_id: str) -> list[PasskeyRecord]:
         return [items.decode(PasskeyRecord, i) for i in self._query(user_id, "PASSKEY#")]
 
+    def delete_passkeys(self, user_id: str) -> int:
+        """End every passkey of the user and its count (a password reset); how many."""
+        keys = [{"pk": i["pk"], "sk": i["sk"]} for i in self._query(user_id, "PASSKEY")]
+        self._delete_all(keys)
+        return sum(1 for k in keys if k["sk"]["S"].startswith("PASSKEY#"))
+
     def get_passkey(self, user_id: str, credential_id: str) -> PasskeyRecord | None:
         item = self._get(items.passkey_key(user_id, credential_id))
         return items.decode(PasskeyRecord, item) if item else None

@@ -3,11 +3,12 @@ WebAuthn challenges."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from chalicelib import items
-from chalicelib.dynamo import Table, aws_call, conditional, until_processed
-from chalicelib.items import ActivityEvent, ChallengeRecord, OneTimeRecord
+from chalicelib.dynamo import Table, aws_call, conditional
+from chalicelib.items import ActivityEvent, ChallengeRecord, CounterChange, OneTimeRecord
 
 
 class SecurityRecords(Table):
@@ -25,19 +26,15 @@ class SecurityRecords(Table):
         return items.decode(OneTimeRecord, taken) if taken is not None else None
 
     def put_challenge(
-        self,
-        challenge_hash: str,
-        record: ChallengeRecord,
-        counted: list[tuple[items.Key, int]] | None = None,
-    ) -> None:
-        """Store a challenge; with ``counted``, add one to each of those counters (key,
-        window end) in the same transaction: one round trip for both."""
+        self, challenge_hash: str, record: ChallengeRecord, counters: list[CounterChange]
+    ) -> dict[int, items.Item] | None:
+        """Store a challenge if every one of ``counters`` allows it, and change them, in
+        one transaction: None if it was stored, else the refused counters (by their index
+        in ``counters``) with the items they saw."""
         key = items.challenge_key(challenge_hash)
-        if not counted:
-            self._put_record(key, record, "challenge")
-            return
         put = self._put_new({**key, **items.encode(record, "challenge")})
-        self._transact([put, *(_add_one(k, end, self.table_name) for k, end in counted)])
+        refused = self._refusals([put, *(counter_action(c, self.table_name) for c in counters)])
+        return None if refused is None else {i - 1: item for i, item in refused.items()}
 
     def _put_record(self, key: items.Key, record: object, kind: str) -> None:
         with aws_call():
@@ -90,37 +87,31 @@ class SecurityRecords(Table):
         )
         return written is not None
 
-    def get_counts(self, keys: list[items.Key]) -> list[int]:
-        """The ``failures`` of each counter (0 where there is none), in one BatchGetItem."""
-        if not keys:
-            return []
-        found: dict[tuple[str, str], int] = {}
-        request: dict[str, Any] = {
-            self.table_name: {
-                "Keys": keys,
-                "ConsistentRead": True,
-                "ProjectionExpression": "pk, sk, failures",
-            }
-        }
-        for answer in until_processed(
-            lambda r: self._client.batch_get_item(RequestItems=r), request, "UnprocessedKeys"
-        ):
-            for item in answer.get("Responses", {}).get(self.table_name, []):
-                pk, sk = item["pk"]["S"], item["sk"]["S"]
-                found[(pk, sk)] = int(item.get("failures", {}).get("N", "0"))
-        return [found.get((k["pk"]["S"], k["sk"]["S"]), 0) for k in keys]
+    def change_counters(self, counters: list[CounterChange]) -> dict[int, items.Item] | None:
+        """Apply every change or none, in one transaction: None if they were made, else
+        the refused counters (by index) with the items they saw. Only a change with a
+        ``below`` bound can be refused, so a claim is atomic: however many requests race,
+        at most ``below`` of them pass."""
+        if not counters:
+            return None
+        return self._refusals([counter_action(c, self.table_name) for c in counters])
 
     def clear_counters(self, keys: list[items.Key]) -> None:
         self._delete_all(keys)
 
-    def add_failures(
-        self, counters: list[tuple[items.Key, int]], *, event: ActivityEvent | None
+    def settle(
+        self,
+        counters: list[CounterChange],
+        *,
+        clear: Sequence[items.Key] = (),
+        event: ActivityEvent | None = None,
     ) -> None:
-        """Add one failure to each counter (created on first use, reaped by TTL at the
-        window's end) and record ``event``, in one transaction. If the event's user was
-        deleted meanwhile, the failures still count (a second transaction) and the event
-        is dropped, rather than written into the partition the deletion swept."""
-        counting = [_add_one(key, window_end, self.table_name) for key, window_end in counters]
+        """Give claimed attempts back (``counters``), forget ``clear`` and record ``event``,
+        in one transaction. If the event's user was deleted meanwhile, the counters still
+        change (a second transaction) and the event is dropped, rather than written into
+        the partition the deletion swept."""
+        counting = [counter_action(c, self.table_name) for c in counters]
+        counting += [{"Delete": {"TableName": self.table_name, "Key": k}} for k in clear]
         recording = self._event_if_user(event) if event is not None else []
         actions = counting + recording
         if actions and self._transact(actions) is not None and counting:
@@ -128,20 +119,34 @@ class SecurityRecords(Table):
             self._transact(counting)
 
 
-def _add_one(key: items.Key, window_end: int, table_name: str) -> dict[str, Any]:
-    """The transaction action that adds one to a throttle counter, created on first
-    use and reaped by TTL at its window's end."""
-    return {
-        "Update": {
-            "TableName": table_name,
-            "Key": key,
-            "UpdateExpression": "ADD failures :one "
-            "SET expires_at = if_not_exists(expires_at, :end), #t = :t",
-            "ExpressionAttributeNames": {"#t": "type"},
-            "ExpressionAttributeValues": {
-                ":one": {"N": "1"},
-                ":end": {"N": str(window_end)},
-                ":t": {"S": "counter"},
-            },
-        }
+def counter_action(change: CounterChange, table_name: str) -> dict[str, Any]:
+    """The transaction action of one ``CounterChange``: an ``ADD`` (or, for a step of
+    0, a ``ConditionCheck``), bounded by ``below`` when there is one. A refused bound
+    returns the item, so the caller can tell which window is full and until when."""
+    target: dict[str, Any] = {"TableName": table_name, "Key": change.key}
+    values: dict[str, Any] = {}
+    if change.below is not None:
+        # A missing count is 0: below any positive bound, and refused by one of 0 or less.
+        positive = change.below > 0
+        target["ConditionExpression"] = (
+            "attribute_not_exists(failures) OR failures < :below"
+            if positive
+            else "failures < :below"
+        )
+        target["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        values[":below"] = {"N": str(change.below)}
+    if change.step == 0:
+        if change.below is None:
+            raise ValueError("a check without a bound checks nothing")
+        return {"ConditionCheck": {**target, "ExpressionAttributeValues": values}}
+    target["UpdateExpression"] = (
+        "ADD failures :step SET expires_at = if_not_exists(expires_at, :end), #t = :t"
+    )
+    target["ExpressionAttributeNames"] = {"#t": "type"}
+    target["ExpressionAttributeValues"] = {
+        **values,
+        ":step": {"N": str(change.step)},
+        ":end": {"N": str(change.window_end)},
+        ":t": {"S": "counter"},
     }
+    return {"Update": target}

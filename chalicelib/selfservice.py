@@ -1,17 +1,22 @@
 """What a signed-in user does to their own account: profile, password, deletion, MFA.
 
-Each action that needs the password again (deletion, turning MFA off, a new password)
-re-checks it through ``Login.confirm_password``, throttled like a login; starting a
-passkey enrolment also needs the second factor when MFA is on (``Login.step_up``). Each
-change is recorded on the account's activity.
+An access token alone is 15 minutes of access, not the account: whatever would let its
+thief keep the account (a new email, which then receives the reset links; a second
+factor of their own; a passkey) needs the password again, and the second factor when
+MFA is on (``Login.step_up``), throttled like a login. Deletion, turning MFA off and a
+new password re-check the password. Each change is recorded on the account's activity;
+an email change also tells the old address, and is limited per IP (``register``) and
+per account and recipient (``mail``), so it is neither a free "is this address taken?"
+oracle nor a way to flood an inbox.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import errors
+from chalicelib import errors, identity
 from chalicelib.accounts import Accounts
 from chalicelib.items import UserRecord
 from chalicelib.login import Login
@@ -20,6 +25,14 @@ from chalicelib.passkeys import Passkeys
 from chalicelib.recovery import Recovery
 from chalicelib.sessions import Device, Sessions
 from chalicelib.throttle import Throttle
+
+
+@dataclass(frozen=True)
+class StepUp:
+    """What a request offers to prove it is the owner, not only a token's holder."""
+
+    password: str | None = None
+    code: str | None = None
 
 
 class SelfService:
@@ -53,15 +66,28 @@ class SelfService:
         *,
         email: str | None,
         display_name: str | None,
+        step_up: StepUp,
         device: Device,
-        base_url: str,
     ) -> UserRecord:
-        """Change email and/or display name; a new email gets a verification message."""
+        """Change the display name and/or, after the step-up, the email; a new address
+        gets a verification message and the old one a notice."""
         before = self._accounts.get(user_id)
+        if email is not None:
+            new_key = identity.email_key(identity.check_email(email))
+            if not step_up.password:
+                raise errors.ValidationError.of_field(
+                    "password", "required", "Changing the email needs the password."
+                )
+            self._throttle.claim(
+                self._throttle.counters(register=device.ip)
+                + self._recovery.mail_counters(user_id, new_key, before.email_key)
+            )
+            self._login.step_up(before, step_up.password, step_up.code, device)
         after = self._accounts.update_profile(user_id, email=email, display_name=display_name)
-        if after.email_key != before.email_key:
+        if after.email != before.email:
             self._event(after, "email_change", device)
-            self._recovery.send_verification(after, base_url)
+            self._recovery.send_verification(after, claimed=True)
+            self._recovery.notify_email_change(before, after, device)
         return after
 
     def change_password(
@@ -79,22 +105,29 @@ class SelfService:
         self._login.confirm_password(user, password, device)
         self._accounts.delete(user)
 
-    def enrol_totp(self, user_id: str) -> Enrolment:
-        return self._mfa.enrol(self._accounts.get(user_id))
+    def enrol_totp(self, user_id: str, password: str, device: Device) -> Enrolment:
+        """A pending TOTP secret, after the password: a stolen access token must not
+        add its thief's own second factor (409 first if MFA is on already)."""
+        user = self._accounts.get(user_id)
+        if user.mfa_enabled:
+            raise errors.MfaAlreadyEnabled()
+        self._login.confirm_password(user, password, device)
+        return self._mfa.enrol(user)
 
     def confirm_totp(self, user_id: str, code: str, device: Device) -> list[str]:
         """Turn MFA on with a first valid code; wrong codes are throttled like logins."""
         user = self._accounts.get(user_id)
-        checked = self._throttle.check(
+        claim = self._throttle.claim(
             self._throttle.counters(account=user.username_key, ip=device.ip)
         )
         codes = self._mfa.confirm(user, code)
-        if codes is None:
-            self._throttle.fail(checked)
+        if codes is None:  # the claim stays: a wrong code counts
             raise errors.ValidationError.of_field(
                 "code", "invalid_code", "The code does not match."
             )
-        self._event(user, "mfa_enabled", device)
+        self._throttle.give_back(
+            claim, event=device.event(user.id, "mfa_enabled", "success", self._clock())
+        )
         return codes
 
     def disable_totp(self, user_id: str, password: str, device: Device) -> None:

@@ -24,6 +24,7 @@ from chalicelib.passwords import PasswordHasher, PasswordPolicy
 from chalicelib.recovery import Recovery, RecoveryTimes
 from chalicelib.selfservice import SelfService
 from chalicelib.sessions import Lifetimes, Sessions
+from chalicelib.signup import Signup
 from chalicelib.throttle import Policy, Throttle, pair
 from chalicelib.todos import Todos
 from chalicelib.todostore import TodoStore
@@ -77,6 +78,7 @@ class Services:
     mfa: Mfa
     recovery: Recovery
     me: SelfService
+    signup: Signup
     todos: Todos
     passkeys: Passkeys
 
@@ -105,6 +107,8 @@ class Services:
                 ip=pair("ip", *settings.throttle_ip),
                 forgot=pair("forgot", *settings.throttle_forgot),
                 options=pair("options", *settings.passkey_options_limit),
+                register=pair("register", *settings.throttle_register),
+                mail=pair("mail", *settings.throttle_mail),
             ),
             clock,
         )
@@ -134,6 +138,7 @@ class Services:
             mailer=mailer(settings),
             clock=clock,
             times=RecoveryTimes(forgot_floor_seconds=settings.forgot_floor_seconds),
+            links=settings.issuer,
         )
         me = SelfService(
             accounts,
@@ -156,6 +161,7 @@ class Services:
             mfa=mfa,
             recovery=recovery,
             me=me,
+            signup=Signup(accounts, throttle, recovery),
             todos=Todos(
                 TodoStore(table.client, settings.table_name),
                 tokens.secret_key,

@@ -28,6 +28,7 @@ from typing import Any
 from chalicelib import errors, observability
 from chalicelib.items import (
     ActivityEvent,
+    CounterChange,
     Key,
     PasskeyUse,
     SecondFactor,
@@ -87,11 +88,13 @@ class Sessions:
         passkey: PasskeyUse | None = None,
         event_type: str = "login",
         password_hash: str | None = None,
+        give_back: Sequence[CounterChange] = (),
     ) -> dict[str, Any]:
         """Open a session for ``user`` and return its first ``TokenPair``.
 
         One transaction writes the session and the login event (``event_type``),
-        clears the account's failure counters, spends the second factor, moves the
+        clears the account's failure counters, gives the claimed attempt back on the
+        others (``give_back``, throttle.py), spends the second factor, moves the
         passkey's sign count (passkeys.py), and checks the user still exists and is not
         disabled and, for a password login, still has the ``password_hash`` the login
         verified; if any of that fails the login fails as a whole. (Without that last
@@ -122,6 +125,7 @@ class Sessions:
             factor=factor,
             passkey=passkey,
             password_hash=password_hash,
+            counters=give_back,
         )
         if not opened:
             raise errors.InvalidCredentials()

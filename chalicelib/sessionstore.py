@@ -5,12 +5,14 @@ See sessions.py for why each write looks the way it does.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from chalicelib import errors, items
 from chalicelib.dynamo import Table, conditional
-from chalicelib.items import ActivityEvent, PasskeyUse, SecondFactor, SessionRecord
+from chalicelib.items import ActivityEvent, CounterChange, PasskeyUse, SecondFactor, SessionRecord
 from chalicelib.passkeystore import use_action
+from chalicelib.securitystore import counter_action
 
 
 class SessionRecords(Table):
@@ -23,8 +25,10 @@ class SessionRecords(Table):
         factor: SecondFactor,
         passkey: PasskeyUse | None = None,
         password_hash: str | None = None,
+        counters: Sequence[CounterChange] = (),
     ) -> bool:
-        """Write a new session, its login event and the cleared failure counters at once,
+        """Write a new session, its login event, the cleared failure counters and the
+        ``counters`` changes (the claimed attempt given back) at once,
         if the user still exists, is not disabled, still has ``password_hash`` (if given:
         the hash a password login verified), the second factor (if any) is unspent and
         the passkey (if any) still has the sign count the sign-in read. False otherwise:
@@ -35,6 +39,7 @@ class SessionRecords(Table):
             {"Put": {"TableName": self.table_name, "Item": self._session_item(session)}},
             self._event_put(event),
             *({"Delete": {"TableName": self.table_name, "Key": key}} for key in clear),
+            *(counter_action(change, self.table_name) for change in counters),
         ]
         if passkey is not None:
             actions.append(use_action(self.table_name, passkey))

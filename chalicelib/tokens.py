@@ -92,12 +92,13 @@ class AccessTokens:
         headers = {"kid": signer.kid, "typ": ACCESS_TOKEN_TYPE}
         return jwt.encode(claims, signer.private_key, algorithm=ALGORITHM, headers=headers)
 
-    def discovery(self, jwks_uri: str) -> dict[str, Any]:
+    def discovery(self) -> dict[str, Any]:
         """The OpenID discovery document's token-verification part (Gatehouse is not an
-        OAuth authorization server, so it lists no authorization or token endpoints)."""
+        OAuth authorization server yet, so it lists no authorization or token
+        endpoints). Every URL is the issuer's: never built from a request header."""
         return {
             "issuer": self.issuer,
-            "jwks_uri": jwks_uri,
+            "jwks_uri": f"{self.issuer}/.well-known/jwks.json",
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": [ALGORITHM],
             "claims_supported": _REQUIRED_CLAIMS,

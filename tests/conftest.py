@@ -45,8 +45,9 @@ def dynamodb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DynamoDBLocal
             "OUTBOX_DIR": str(key_file.parent / "outbox"),
             # Every test request comes from 127.0.0.1: the per-IP limits are tested on
             # their own, with their own services (tests/functional/test_throttle.py,
-            # test_passkeys_abuse.py).
+            # test_abuse.py, test_passkeys_abuse.py).
             "THROTTLE_IP": "1000000/1000000",
+            "THROTTLE_REGISTER": "1000000/1000000",
             "PASSKEY_OPTIONS_LIMIT": "1000000/1000000",
             # Every test shares one DynamoDB Local JVM on a small machine, where a GC pause
             # under a 50-client race can outlast the deployed 2 s read timeout and turn into

@@ -219,7 +219,7 @@ def test_an_mfa_user_is_asked_for_the_authenticator_code(site: Site) -> None:
     username = unique("mfa")
     api.register(username)
     token = api.login(username)
-    secret = api.ok("POST", "/me/mfa/totp", token=token)["secret"]
+    secret = api.ok("POST", "/me/mfa/totp", {"password": PASSWORD}, token=token)["secret"]
     totp = pyotp.TOTP(secret)
     api.ok("POST", "/me/mfa/totp/confirm", {"code": totp.now()}, token=token)
 

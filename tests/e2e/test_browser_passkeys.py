@@ -270,7 +270,7 @@ def test_with_mfa_on_a_passkey_stands_in_for_the_code(site: Site) -> None:
     username = unique("pkmfa")
     api.register(username)
     token = api.login(username)
-    secret = api.ok("POST", "/me/mfa/totp", token=token)["secret"]
+    secret = api.ok("POST", "/me/mfa/totp", {"password": PASSWORD}, token=token)["secret"]
     codes = api.ok("POST", "/me/mfa/totp/confirm", {"code": pyotp.TOTP(secret).now()}, token=token)[
         "recovery_codes"
     ]

@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from chalicelib.config import Settings
 from chalicelib.items import UserRecord, session_key
 from chalicelib.keys import KeyCache, KeyDocument, LocalKeyFile
 from chalicelib.localgateway import GatewayClient
+from chalicelib.throttle import Policy, Throttle
 from scripts.dynamodb_local import DynamoDBLocal, free_port
 from tests.conftest import Api
 from tests.functional.lifecycle import PASSWORD, api_at, installed, unique_ip
@@ -418,38 +420,26 @@ def test_a_batch_delete_retries_what_dynamodb_left_unprocessed_then_503() -> Non
     assert len(calls) == 5  # the first try and 4 retries, then no more
 
 
-def test_a_counter_read_retries_what_dynamodb_left_unprocessed_then_503() -> None:
-    """BatchGetItem's ``UnprocessedKeys`` the same way: read again, then a 503 rather
-    than a loop that never ends."""
+def test_a_claim_that_conflicts_through_every_retry_is_429_not_503() -> None:
+    """Claims on one account racing in a real DynamoDB can conflict (TransactionConflict).
+    After the retries the attempt is refused as too many at once (429, Retry-After 1),
+    with no password checked: not a 503 that blames the store."""
     client = separate_client()
-    keys = [session_key("u1", f"s{n}") for n in range(2)]
-    projection = {"ConsistentRead": True, "ProjectionExpression": "pk, sk, failures"}
-    every = {"gatehouse": {"Keys": keys, **projection}}
-    left = {"gatehouse": {"Keys": keys[1:], **projection}}
-    found = {"gatehouse": [{**keys[0], "failures": {"N": "3"}}]}
+    throttle = Throttle(store.Store(client, "gatehouse"), Policy(), time.time)
+    reasons = [{"Code": "TransactionConflict"}, {"Code": "None"}]
     with Stubber(client) as stub:
-        stub.add_response(
-            "batch_get_item",
-            {"Responses": found, "UnprocessedKeys": left},
-            {"RequestItems": every},
-        )
-        stub.add_response(
-            "batch_get_item",
-            {"Responses": {"gatehouse": [{**keys[1], "failures": {"N": "5"}}]}},
-            {"RequestItems": left},
-        )
-        assert store.Store(client, "gatehouse").get_counts(keys) == [3, 5]
-        stub.assert_no_pending_responses()
-    with Stubber(client) as stub:
-        for request in (every, *[left] * 4):
-            stub.add_response(
-                "batch_get_item",
-                {"Responses": {"gatehouse": []}, "UnprocessedKeys": left},
-                {"RequestItems": request},
+        for _ in range(5):
+            stub.add_client_error(
+                "transact_write_items",
+                service_error_code="TransactionCanceledException",
+                http_status_code=400,
+                response_meta=None,
+                modeled_fields={"CancellationReasons": reasons},
             )
-        with pytest.raises(errors.ServiceUnavailable):
-            store.Store(client, "gatehouse").get_counts(keys)
+        with pytest.raises(errors.TooManyAttempts) as refused:
+            throttle.claim(throttle.counters(account="someone"))
         stub.assert_no_pending_responses()
+    assert refused.value.retry_after == 1
 
 
 class _Raw:

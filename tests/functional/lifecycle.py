@@ -14,7 +14,7 @@ import email.policy
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
@@ -28,6 +28,7 @@ from chalice.test import HTTPResponse, TestHTTPClient
 from chalicelib import services, store
 from chalicelib.config import Settings
 from chalicelib.localgateway import AdaptedGateway, GatewayClient
+from chalicelib.throttle import Counter
 from tests.conftest import PROJECT_DIR, Api
 
 if TYPE_CHECKING:
@@ -127,6 +128,18 @@ def client(settings: Settings) -> DynamoDBClient:
     return store.connect(settings)
 
 
+def counts(app_services: services.Services, counters: Sequence[Counter]) -> list[int]:
+    """What each throttle counter holds now, read from the table (0 where none is)."""
+    table = client(app_services.settings)
+    found = []
+    for counter in counters:
+        item = table.get_item(
+            TableName=app_services.settings.table_name, Key=counter.item_key, ConsistentRead=True
+        ).get("Item", {})
+        found.append(int(item.get("failures", {}).get("N", "0")))
+    return found
+
+
 def partition(settings: Settings, user_id: str) -> list[dict[str, Any]]:
     """Every item of ``USER#<id>``, read straight from DynamoDB."""
     found: list[dict[str, Any]] = []
@@ -207,6 +220,13 @@ def last_token(where: Settings | Path, address: str, marker: str) -> str:
     return token_in(messages[-1], marker)
 
 
+def verify_address(api: Api, where: Settings | Path, address: str) -> None:
+    """Verify ``address`` with the newest verification link mailed to it."""
+    token = last_token(where, address, VERIFY_MARKER)
+    response = api.post("/email/verify", {"token": token})
+    assert response.status_code == 204, response.body
+
+
 # ------------------------------------------------------------------ TOTP
 
 
@@ -222,9 +242,10 @@ def wrong_code(secret: str) -> str:
     )
 
 
-def enable_totp(api: Api, token: str) -> tuple[str, list[str]]:
-    """Turn TOTP on for the token's user; its secret and recovery codes."""
-    enrolled = api.post("/me/mfa/totp", token=token)
+def enable_totp(api: Api, token: str, password: str = PASSWORD) -> tuple[str, list[str]]:
+    """Turn TOTP on for the token's user (whose password is ``password``); its secret and
+    recovery codes."""
+    enrolled = api.post("/me/mfa/totp", {"password": password}, token=token)
     assert enrolled.status_code == 200, enrolled.body
     secret = str(enrolled.json_body["secret"])
     confirmed = api.post("/me/mfa/totp/confirm", {"code": pyotp.TOTP(secret).now()}, token=token)

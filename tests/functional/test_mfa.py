@@ -48,7 +48,7 @@ def test_enrolment_returns_a_secret_and_an_otpauth_uri(
 ) -> None:
     username, token = signed_in
 
-    response = api.post("/me/mfa/totp", token=token)
+    response = api.post("/me/mfa/totp", {"password": PASSWORD}, token=token)
 
     assert response.status_code == 200, response.body
     assert set(response.json_body) == {"secret", "otpauth_uri"}
@@ -64,7 +64,7 @@ def test_enrolment_returns_a_secret_and_an_otpauth_uri(
 
 def test_mfa_is_not_on_until_confirmed(api: Api, signed_in: tuple[str, str]) -> None:
     username, token = signed_in
-    assert api.post("/me/mfa/totp", token=token).status_code == 200
+    assert api.post("/me/mfa/totp", {"password": PASSWORD}, token=token).status_code == 200
 
     assert mfa_enabled(api, token) is False
     assert login_with(api, username).status_code == 200
@@ -74,7 +74,7 @@ def test_a_wrong_confirmation_code_is_400_on_the_code_field(
     api: Api, signed_in: tuple[str, str]
 ) -> None:
     username, token = signed_in
-    secret = api.post("/me/mfa/totp", token=token).json_body["secret"]
+    secret = api.post("/me/mfa/totp", {"password": PASSWORD}, token=token).json_body["secret"]
 
     for code in (wrong_code(secret), "12345", "abcdef", ""):
         response = api.post("/me/mfa/totp/confirm", {"code": code}, token=token)
@@ -89,7 +89,7 @@ def test_the_right_code_turns_mfa_on_and_returns_ten_recovery_codes(
     api: Api, signed_in: tuple[str, str]
 ) -> None:
     _, token = signed_in
-    secret = api.post("/me/mfa/totp", token=token).json_body["secret"]
+    secret = api.post("/me/mfa/totp", {"password": PASSWORD}, token=token).json_body["secret"]
 
     response = api.post("/me/mfa/totp/confirm", {"code": pyotp.TOTP(secret).now()}, token=token)
 
@@ -112,8 +112,8 @@ def test_a_second_enrolment_replaces_the_pending_secret(
     api: Api, signed_in: tuple[str, str]
 ) -> None:
     _, token = signed_in
-    first = api.post("/me/mfa/totp", token=token).json_body["secret"]
-    second = api.post("/me/mfa/totp", token=token).json_body["secret"]
+    first = api.post("/me/mfa/totp", {"password": PASSWORD}, token=token).json_body["secret"]
+    second = api.post("/me/mfa/totp", {"password": PASSWORD}, token=token).json_body["secret"]
     assert first != second
 
     stale = api.post("/me/mfa/totp/confirm", {"code": pyotp.TOTP(first).now()}, token=token)
@@ -127,7 +127,7 @@ def test_enrolling_again_while_mfa_is_on_is_409(api: Api, signed_in: tuple[str, 
     username, token = signed_in
     secret, _ = enable_totp(api, token)
 
-    response = api.post("/me/mfa/totp", token=token)
+    response = api.post("/me/mfa/totp", {"password": PASSWORD}, token=token)
 
     assert_problem(response, 409, "mfa_already_enabled")
     assert login_with(api, username, totp_code=next_code(secret)).status_code == 200
@@ -137,7 +137,7 @@ def test_the_secret_and_recovery_codes_are_not_readable_from_a_table_dump(
     api: Api, signed_in: tuple[str, str], settings: Settings
 ) -> None:
     _, token = signed_in
-    pending = api.post("/me/mfa/totp", token=token).json_body["secret"]
+    pending = api.post("/me/mfa/totp", {"password": PASSWORD}, token=token).json_body["secret"]
     assert pending not in table_dump(settings)
 
     secret, codes = enable_totp(api, token)
@@ -208,7 +208,7 @@ def test_the_code_that_confirmed_enrolment_cannot_log_in(
     api: Api, signed_in: tuple[str, str]
 ) -> None:
     username, token = signed_in
-    secret = api.post("/me/mfa/totp", token=token).json_body["secret"]
+    secret = api.post("/me/mfa/totp", {"password": PASSWORD}, token=token).json_body["secret"]
     code = pyotp.TOTP(secret).now()
     assert api.post("/me/mfa/totp/confirm", {"code": code}, token=token).status_code == 200
 

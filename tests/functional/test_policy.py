@@ -14,7 +14,7 @@ from chalice.test import HTTPResponse
 from chalicelib.config import Settings
 from tests.assertions import assert_problem, unique
 from tests.conftest import Api
-from tests.functional.lifecycle import PASSWORD, RESET_MARKER, last_token
+from tests.functional.lifecycle import PASSWORD, RESET_MARKER, last_token, verify_address
 
 NewUser = Callable[..., dict[str, Any]]
 Login = Callable[[str, str], dict[str, Any]]
@@ -60,6 +60,7 @@ def target(
 
         return Target(user["username"], user["email"], change, 204)
 
+    verify_address(api, settings, user["email"])
     assert api.post("/password/forgot", {"email": user["email"]}).status_code == 202
     reset_token = last_token(settings, user["email"], RESET_MARKER)
 
@@ -231,6 +232,7 @@ def test_a_unicode_password_set_by_reset_logs_in(
     api: Api, new_user: NewUser, settings: Settings
 ) -> None:
     user = new_user(email=f"{unique('uni')}@example.com")
+    verify_address(api, settings, user["email"])
     assert api.post("/password/forgot", {"email": user["email"]}).status_code == 202
     token = last_token(settings, user["email"], RESET_MARKER)
     new = "новый пароль 🔑 nouveau"

@@ -34,6 +34,7 @@ from tests.functional.lifecycle import (
     outbox,
     patch,
     table_dump,
+    verify_address,
 )
 
 NewUser = Callable[..., dict[str, Any]]
@@ -43,6 +44,15 @@ NEW_PASSWORD = "a brand new passphrase"
 
 def user_with_email(new_user: NewUser, prefix: str = "mail") -> dict[str, Any]:
     return new_user(email=f"{unique(prefix)}@example.com")
+
+
+def verified_user(
+    api: Api, settings: Settings, new_user: NewUser, prefix: str = "mail"
+) -> dict[str, Any]:
+    """A user whose address is verified: only such an address is sent reset links."""
+    user = user_with_email(new_user, prefix)
+    verify_address(api, settings, user["email"])
+    return user
 
 
 def reset_token(api: Api, settings: Settings, address: str) -> str:
@@ -65,7 +75,7 @@ def email_verified(api: Api, token: str) -> bool:
 def test_forgot_answers_the_same_for_a_known_and_an_unknown_email(
     api: Api, new_user: NewUser, settings: Settings
 ) -> None:
-    known = user_with_email(new_user, "known")["email"]
+    known = verified_user(api, settings, new_user, "known")["email"]
     unknown = f"{unique('unknown')}@example.com"
     mails_before = len(outbox(settings))
 
@@ -87,7 +97,7 @@ def test_forgot_answers_the_same_for_a_known_and_an_unknown_email(
 def test_forgot_finds_the_account_whatever_the_case_of_the_email(
     api: Api, new_user: NewUser, settings: Settings
 ) -> None:
-    user = user_with_email(new_user)
+    user = verified_user(api, settings, new_user)
 
     token = reset_token(api, settings, user["email"].upper())
 
@@ -104,7 +114,7 @@ def test_forgot_with_a_malformed_email_is_400(api: Api) -> None:
 def test_the_mail_carries_no_password_and_the_table_keeps_only_the_tokens_hash(
     api: Api, new_user: NewUser, settings: Settings
 ) -> None:
-    user = user_with_email(new_user)
+    user = verified_user(api, settings, new_user)
 
     token = reset_token(api, settings, user["email"])
 
@@ -120,7 +130,7 @@ def test_the_mail_carries_no_password_and_the_table_keeps_only_the_tokens_hash(
 
 
 def test_a_reset_token_works_once(api: Api, new_user: NewUser, settings: Settings) -> None:
-    user = user_with_email(new_user)
+    user = verified_user(api, settings, new_user)
     token = reset_token(api, settings, user["email"])
 
     first = reset(api, token)
@@ -135,7 +145,7 @@ def test_a_reset_token_works_once(api: Api, new_user: NewUser, settings: Setting
 def test_a_reset_sets_the_new_password_and_ends_every_session(
     api: Api, new_user: NewUser, login: Login, settings: Settings
 ) -> None:
-    user = user_with_email(new_user)
+    user = verified_user(api, settings, new_user)
     sessions = [login(user["username"], PASSWORD) for _ in range(2)]
     token = reset_token(api, settings, user["email"])
 
@@ -155,7 +165,7 @@ def test_a_reset_sets_the_new_password_and_ends_every_session(
 def test_a_weak_new_password_is_refused_without_spending_the_token(
     api: Api, new_user: NewUser, settings: Settings
 ) -> None:
-    user = user_with_email(new_user)
+    user = verified_user(api, settings, new_user)
     token = reset_token(api, settings, user["email"])
 
     weak = reset(api, token, "password1")
@@ -173,7 +183,7 @@ def test_a_weak_new_password_is_refused_without_spending_the_token(
     )
 
 
-@pytest.mark.parametrize("token", ["", "x", "not-a-real-token-" + "a" * 40, "\u00e9\u00e9\u00e9"])
+@pytest.mark.parametrize("token", ["x", "not-a-real-token-" + "a" * 40, "\u00e9\u00e9\u00e9"])
 def test_an_unknown_reset_token_is_401(api: Api, token: str) -> None:
     assert_problem(reset(api, token), 401, "invalid_token")
 
@@ -189,15 +199,16 @@ def past_recovery(app_services: Services, directory: Path, seconds_ago: int) -> 
         mailer=LocalOutbox(directory, "no-reply@gatehouse.local"),
         clock=lambda: time.time() - seconds_ago,
         times=RecoveryTimes(forgot_floor_seconds=0.0),
+        links=app_services.settings.issuer,
     )
 
 
 def test_an_expired_reset_token_is_refused(
-    api: Api, new_user: NewUser, app_services: Services, tmp_path: Path
+    api: Api, new_user: NewUser, app_services: Services, tmp_path: Path, settings: Settings
 ) -> None:
-    user = user_with_email(new_user)
+    user = verified_user(api, settings, new_user)
     recovery = past_recovery(app_services, tmp_path, seconds_ago=31 * 60)
-    recovery.forgot(user["email"], Device("pytest", "127.0.0.1"), "http://localhost")
+    recovery.forgot(user["email"], Device("pytest", "127.0.0.1"))
     token = last_token(tmp_path, user["email"], RESET_MARKER)
 
     weak = reset(api, token, "password1")
@@ -211,12 +222,12 @@ def test_an_expired_reset_token_is_refused(
 
 
 def test_a_reset_token_still_inside_its_lifetime_works(
-    api: Api, new_user: NewUser, app_services: Services, tmp_path: Path
+    api: Api, new_user: NewUser, app_services: Services, tmp_path: Path, settings: Settings
 ) -> None:
     """The same issue path as the expired case, 29 minutes ago: the lifetime is 30."""
-    user = user_with_email(new_user)
+    user = verified_user(api, settings, new_user)
     recovery = past_recovery(app_services, tmp_path, seconds_ago=29 * 60)
-    recovery.forgot(user["email"], Device("pytest", "127.0.0.1"), "http://localhost")
+    recovery.forgot(user["email"], Device("pytest", "127.0.0.1"))
 
     response = reset(api, last_token(tmp_path, user["email"], RESET_MARKER))
 
@@ -227,14 +238,15 @@ def test_a_reset_token_mailed_before_an_email_change_no_longer_works(
     api: Api, new_user: NewUser, login: Login, settings: Settings
 ) -> None:
     """Whoever still reads the old mailbox must not take the account back."""
-    user = user_with_email(new_user)
+    user = verified_user(api, settings, new_user)
     token = reset_token(api, settings, user["email"])
     session = login(user["username"], PASSWORD)["access_token"]
     new = f"{unique('moved')}@example.com"
-    assert patch(api, "/me", {"email": new}, token=session).status_code == 200
+    assert patch(api, "/me", {"email": new, "password": PASSWORD}, token=session).status_code == 200
 
     assert_problem(reset(api, token), 401, "invalid_token")
     assert login(user["username"], PASSWORD)["access_token"]
+    verify_address(api, settings, new)
     assert reset(api, reset_token(api, settings, new)).status_code == 204
 
 
@@ -249,13 +261,12 @@ def test_a_verification_token_does_not_reset_a_password(
 
 
 def test_a_reset_token_does_not_verify_an_email_and_still_resets(
-    api: Api, new_user: NewUser, login: Login, settings: Settings
+    api: Api, new_user: NewUser, settings: Settings
 ) -> None:
-    user = user_with_email(new_user)
+    user = verified_user(api, settings, new_user)
     token = reset_token(api, settings, user["email"])
 
     assert_problem(api.post("/email/verify", {"token": token}), 401, "invalid_token")
-    assert email_verified(api, login(user["username"], PASSWORD)["access_token"]) is False
     assert reset(api, token).status_code == 204
 
 
@@ -272,7 +283,7 @@ def keep_os_environ() -> Iterator[None]:
 def test_one_reset_token_raced_ten_times_resets_once(
     api: Api, new_user: NewUser, settings: Settings
 ) -> None:
-    user = user_with_email(new_user)
+    user = verified_user(api, settings, new_user)
     token = reset_token(api, settings, user["email"])
     barrier = threading.Barrier(10)
 
@@ -322,7 +333,7 @@ def test_a_verify_token_for_a_changed_email_does_not_verify_the_new_one(
     stale = last_token(settings, user["email"], VERIFY_MARKER)
     session = login(user["username"], PASSWORD)["access_token"]
     new = f"{unique('changed')}@example.com"
-    assert patch(api, "/me", {"email": new}, token=session).status_code == 200
+    assert patch(api, "/me", {"email": new, "password": PASSWORD}, token=session).status_code == 200
 
     response = api.post("/email/verify", {"token": stale})
 
@@ -396,7 +407,7 @@ def test_a_reset_lifts_the_login_lockout_of_the_account(
 ) -> None:
     """Whoever holds the reset link proves ownership: they may log in at once, though
     someone else had locked the account with wrong guesses (by username and by email)."""
-    user = user_with_email(new_user)
+    user = verified_user(api, settings, new_user)
     for login in [user["username"]] * 10 + [user["email"]] * 10:
         api.post("/login", {"username": login, "password": "wrong guess 123"})
     locked = api.post("/login", {"username": user["username"], "password": user["password"]})

@@ -127,7 +127,7 @@ def test_text_of_exactly_1000_characters_after_trimming_is_accepted(person: Sign
 
 
 INVALID_TEXTS = [
-    pytest.param("", "invalid_length", id="empty"),
+    pytest.param("", "required", id="empty"),  # an empty required field is a missing one
     pytest.param("   ", "invalid_length", id="spaces"),
     pytest.param(" \n\t\r\n ", "invalid_length", id="whitespace"),
     pytest.param("\u3000\u2003", "invalid_length", id="unicode-spaces"),

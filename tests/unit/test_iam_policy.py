@@ -393,7 +393,6 @@ def test_the_scan_finds_the_calls_the_code_is_known_to_make() -> None:
     assert {
         "dynamodb:GetItem",
         "dynamodb:Query",
-        "dynamodb:BatchGetItem",
         "dynamodb:BatchWriteItem",
         "dynamodb:ConditionCheckItem",
         "secretsmanager:GetSecretValue",
