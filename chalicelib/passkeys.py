@@ -416,10 +416,11 @@ class Passkeys:
         the user's activity (a cloned one is recorded already), and answer the one
         ``invalid_credentials``."""
         self._log_refusal(refusal)
-        if refusal.user is not None and refusal.outcome != "cloned":
-            self._accounts.record(
-                self._event(refusal.user.id, "passkey_login", device, refusal.outcome)
-            )
+        if refusal.outcome != "cloned":
+            # For no known user the write's user check fails and nothing is written,
+            # in the same round trip: a name's existence does not show in the work.
+            owner = refusal.user.id if refusal.user is not None else NO_USER
+            self._accounts.record(self._event(owner, "passkey_login", device, refusal.outcome))
         raise errors.InvalidCredentials(REFUSED)
 
 

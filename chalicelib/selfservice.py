@@ -78,11 +78,10 @@ class SelfService:
                 raise errors.ValidationError.of_field(
                     "password", "required", "Changing the email needs the password."
                 )
-            self._throttle.claim(
-                self._throttle.counters(register=device.ip)
-                + self._recovery.mail_counters(user_id, new_key, before.email_key)
-            )
+            self._throttle.claim(self._throttle.counters(register=device.ip))
             self._login.step_up(before, step_up.password, step_up.code, device)
+            # Claimed once the owner is proven: wrong passwords cost no one's mail.
+            self._throttle.claim(self._recovery.mail_counters(user_id, new_key, before.email_key))
         after = self._accounts.update_profile(user_id, email=email, display_name=display_name)
         if after.email != before.email:
             self._event(after, "email_change", device)
