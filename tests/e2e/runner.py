@@ -55,9 +55,10 @@ def wait_until_healthy(runner: Runner) -> None:
 
 
 @contextmanager
-def serve(dynamodb: DynamoDBLocal, directory: Path) -> Iterator[Runner]:
+def serve(dynamodb: DynamoDBLocal, directory: Path, **settings: str) -> Iterator[Runner]:
     """``scripts/serve.py`` on a free port, with its key file, outbox and log in
-    ``directory``; killed on exit if it is still running."""
+    ``directory`` and ``settings`` in its environment; killed on exit if it is still
+    running."""
     port = free_port()
     outbox = directory / "outbox"
     env = {
@@ -71,6 +72,7 @@ def serve(dynamodb: DynamoDBLocal, directory: Path) -> Iterator[Runner]:
         # opened on localhost (the default WEBAUTHN_RP_ID) at this runner's port.
         "WEBAUTHN_ORIGINS": f"http://localhost:{port}",
         "PYTHONUNBUFFERED": "1",
+        **settings,
     }
     log = directory / "runner.log"
     with log.open("wb") as sink:
