@@ -235,7 +235,9 @@ _THROTTLED = ("TooManyAttempts", "Unavailable")
 _TEXT_ANSWER: Mapping[str, Schema] = {"text/html": _STR, "text/css": _STR, "text/javascript": _STR}
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
-    ("POST", "/register"): Operation("Create an account", 201, "Registered", ("Conflict", *_STORE)),
+    ("POST", "/register"): Operation(
+        "Create an account (limited per client IP)", 201, "Registered", ("Conflict", *_THROTTLED)
+    ),
     ("POST", "/login"): Operation("Log in", 200, "TokenPair", ("Refused", *_THROTTLED)),
     ("POST", "/token/refresh"): Operation(
         "Spend a refresh token for a new pair", 200, "TokenPair", ("InvalidToken", *_STORE)
@@ -249,7 +251,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/protected"): Operation("Who is calling", 200, "Protected", ()),
     ("GET", "/me"): Operation("The caller's profile", 200, "User", ("NotFound", *_STORE)),
     ("PATCH", "/me"): Operation(
-        "Change email or display name", 200, "User", ("NotFound", "Conflict", *_STORE)
+        "Change the display name, or the email after the step-up (password, and a code when"
+        " MFA is on)",
+        200,
+        "User",
+        ("Refused", "NotFound", "Conflict", *_THROTTLED),
     ),
     ("DELETE", "/me"): Operation(
         "Delete the account", 204, None, ("Refused", "NotFound", *_THROTTLED)
@@ -266,10 +272,16 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Verify an email with its token", 204, None, ("InvalidToken", *_THROTTLED)
     ),
     ("POST", "/me/email/verification"): Operation(
-        "Mail a new verification link", 202, "Message", ("NotFound", *_STORE)
+        "Mail a new verification link (limited per account and address)",
+        202,
+        "Message",
+        ("NotFound", *_THROTTLED),
     ),
     ("POST", "/me/mfa/totp"): Operation(
-        "Start a TOTP enrolment", 200, "TotpEnrolment", ("NotFound", "Conflict", *_STORE)
+        "Start a TOTP enrolment (with the password)",
+        200,
+        "TotpEnrolment",
+        ("Refused", "NotFound", "Conflict", *_THROTTLED),
     ),
     ("POST", "/me/mfa/totp/confirm"): Operation(
         "Confirm the enrolment", 200, "RecoveryCodes", ("NotFound", "Conflict", *_THROTTLED)
