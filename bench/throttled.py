@@ -1,9 +1,10 @@
 """A throttled login vs one bcrypt verify: a locked account name must cost no bcrypt.
 
-``Throttle.check`` refuses before any lookup or password work (throttle.py), so an
-attacker who keeps guessing at a locked name gets 429s that cost the service almost
-nothing. If the check moved after the verify, the ratio would jump from a few hundredths
-to about one. The attempts here present the right password: even that is refused.
+``Throttle.claim`` refuses before any lookup or password work (throttle.py): the
+attempt's one conditional transaction is refused, so an attacker who keeps guessing at a
+locked name gets 429s that cost the service almost nothing. If the claim moved after the
+verify, the ratio would jump from a few hundredths to about one. The attempts here
+present the right password: even that is refused.
 
 The account is locked with the default limits, from a client IP of its own, so the
 failures that lock it leave 127.0.0.1's counters (every other figure's) untouched.
@@ -53,5 +54,6 @@ def measure(fx: Fixture, report: Report, *, rounds: int = 12) -> None:
         f"right password for an account name already at its limit ({limit} failures this "
         f"hour; the answer is 429), vs one `bcrypt.checkpw` at cost {cost}. {rounds} "
         f"interleaved rounds of one call each side; {paired.spread()}. The refused attempt "
-        f"made {calls.summary()} and nothing else: no lookup, no bcrypt, no write.",
+        f"made {calls.summary()} (the refused claim) and nothing else: no lookup, no bcrypt, "
+        "nothing written.",
     )
