@@ -43,10 +43,12 @@ from chalice.utils import UI
 from moto import mock_aws
 from moto.apigateway.models import APIGatewayBackend
 from moto.awslambda.models import LambdaBackend
+from moto.ses.models import ses_backends
 
 import app as gatehouse
 from chalicelib import services
 from scripts import admin
+from tests.functional.lifecycle import VERIFY_MARKER
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGE = "dev"
@@ -435,6 +437,13 @@ def _deployed_app_py(project: Path) -> str:
         return archive.read("app.py").decode("utf-8")
 
 
+def sent_token(marker: str) -> str:
+    """The token after ``marker`` in the newest message (moto's) SES sent."""
+    sent = ses_backends[ACCOUNT][REGION].sent_messages
+    body = next(m.body for m in reversed(sent) if marker in m.body)
+    return str(body.split(marker, 1)[1].split()[0])
+
+
 def test_deploy_drive_and_delete_the_dev_stage(aws: None, tmp_path: Path) -> None:
     project = _copy_project(tmp_path)
     create_stage_resources()
@@ -475,6 +484,9 @@ def test_deploy_drive_and_delete_the_dev_stage(aws: None, tmp_path: Path) -> Non
     assert boto3.client("ses").get_send_quota()["SentLast24Hours"] == 1
     mail_queue = check_mail_subscription(lam)
     assert queued(mail_queue) == 0
+    # The link in that mail verifies the address (a reset link goes only to a verified one).
+    status, body = gateway.call("POST", "/email/verify", {"token": sent_token(VERIFY_MARKER)})
+    assert status == 204, body
     status, tokens = gateway.call(
         "POST", "/login", {"username": user["username"], "password": user["password"]}
     )
