@@ -8,6 +8,7 @@
     sessions USER             list a user's live sessions
     end-sessions USER         end every session of a user
     disable USER | enable USER
+    mfa-off USER              turn a user's TOTP off (after you have proven who they are)
     export [--output FILE]    every user, with password hashes, as JSON lines
     import [--input FILE]     create users from JSON lines (bcrypt hashes kept)
     redrive-mail              move the mail dead-letter queue's messages back to the mail queue
@@ -39,6 +40,7 @@ from chalicelib.config import Settings  # noqa: E402
 from chalicelib.errors import GatehouseError  # noqa: E402
 from chalicelib.items import UserRecord  # noqa: E402
 from chalicelib.keys import KeyDocument  # noqa: E402
+from chalicelib.sessions import Device  # noqa: E402
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -147,6 +149,18 @@ class Admin:
         self.svc.accounts.set_disabled(user.id, disabled)
         self.out.write(f"{user.username}\t{'disabled' if disabled else 'enabled'}\n")
 
+    def mfa_off(self, reference: str) -> None:
+        """Turn TOTP off and forget its secret and recovery codes: for an owner who lost
+        the authenticator and the codes, or who took an address back by a reset from
+        someone who had turned TOTP on (see README, "Account protection"). Recorded on
+        the user's activity as ``mfa_disabled`` / ``admin``."""
+        user = self.user(reference)
+        self.svc.mfa.disable(user)
+        self.svc.accounts.record(
+            Device("scripts.admin", "").event(user.id, "mfa_disabled", "admin", time.time())
+        )
+        self.out.write(f"{user.username}\tmfa off\n")
+
     def redrive_mail(self) -> int:
         """Move every message of the mail dead-letter queue back to the mail queue, for
         the queue's handler to send again once the cause (SES identity, sandbox, quota)
@@ -218,7 +232,7 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("keys")
     commands.add_parser("rotate-key")
     commands.add_parser("retire-key").add_argument("kid")
-    for name in ("sessions", "end-sessions", "disable", "enable"):
+    for name in ("sessions", "end-sessions", "disable", "enable", "mfa-off"):
         commands.add_parser(name).add_argument("user")
     commands.add_parser("export").add_argument("--output", type=Path)
     commands.add_parser("import").add_argument("--input", type=Path)
@@ -235,6 +249,7 @@ def run(args: argparse.Namespace, admin: Admin) -> int:
         "end-sessions": lambda: admin.end_sessions(args.user),
         "disable": lambda: admin.set_disabled(args.user, True),
         "enable": lambda: admin.set_disabled(args.user, False),
+        "mfa-off": lambda: admin.mfa_off(args.user),
         "redrive-mail": admin.redrive_mail,
     }
     if args.command == "export":

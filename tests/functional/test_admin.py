@@ -26,6 +26,7 @@ from chalicelib.keys import LocalKeyFile
 from scripts import admin as admin_command
 from tests.assertions import assert_problem, unique
 from tests.conftest import Api
+from tests.functional.lifecycle import enable_totp
 
 PASSWORD = "correct horse battery staple"
 
@@ -229,7 +230,7 @@ def test_end_sessions_ends_every_session_of_that_user_only(
 
 
 @pytest.mark.parametrize(
-    "command", ["sessions", "end-sessions", "disable", "enable"], ids=lambda c: c
+    "command", ["sessions", "end-sessions", "disable", "enable", "mfa-off"], ids=lambda c: c
 )
 def test_an_unknown_user_is_an_error_with_exit_2(admin: Admin, command: str) -> None:
     result = admin(command, "nobody-by-this-name")
@@ -266,6 +267,24 @@ def test_disable_and_enable(
 
 
 # ------------------------------------------------------------------ export and import
+
+
+def test_mfa_off_lets_the_owner_in_with_the_password_alone(
+    admin: Admin, api: Api, new_user: Callable[..., dict[str, Any]]
+) -> None:
+    user = new_user(password=PASSWORD)
+    token = log_in(api, user["username"]).json_body["access_token"]
+    enable_totp(api, token)
+    assert_problem(log_in(api, user["username"]), 401, "mfa_required")
+
+    turned_off = admin("mfa-off", user["username"])
+
+    assert turned_off.code == 0, turned_off.err
+    assert turned_off.out == f"{user['username']}\tmfa off\n"
+    again = log_in(api, user["username"])
+    assert again.status_code == 200, again.body
+    events = api.get("/me/activity", token=again.json_body["access_token"]).json_body["events"]
+    assert ("mfa_disabled", "admin") in [(e["type"], e["outcome"]) for e in events]
 
 
 def exported(admin: Admin, *argv: str) -> dict[str, dict[str, Any]]:
