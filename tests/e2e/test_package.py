@@ -64,7 +64,15 @@ def test_cfn_lint_finds_nothing(packaged: Path) -> None:
 def test_the_merge_keeps_chalice_and_adds_ours(packaged: Path) -> None:
     resources = _template(packaged)["Resources"]
     assert resources["RestAPI"]["Type"] == "AWS::Serverless::Api"
-    for name in ("APIHandler", "Bearer", "ApiHandlerRole", "BearerRole", "Table", "SigningKeys"):
+    for name in (
+        "APIHandler",
+        "Bearer",
+        "ApiHandlerRole",
+        "BearerRole",
+        "Table",
+        "SigningKeys",
+        "PublicKeys",
+    ):
         assert name in resources
     # The gateway answers and the API key switch went into Chalice's API document,
     # beside its own paths and authorizer.
@@ -96,8 +104,10 @@ def test_the_functions_name_what_the_template_creates(packaged: Path) -> None:
     assert stage in template["Parameters"]["Stage"]["AllowedValues"]
     table = resources["Table"]["Properties"]["TableName"]["Fn::Sub"]
     secret = resources["SigningKeys"]["Properties"]["Name"]["Fn::Sub"]
+    public = resources["PublicKeys"]["Properties"]["Name"]["Fn::Sub"]
     assert table.replace("${Stage}", stage) == env["TABLE_NAME"]
     assert secret.replace("${Stage}", stage) == env["SIGNING_KEY_SECRET"]
+    assert public.replace("${Stage}", stage) == env["PUBLIC_KEYS_SECRET"]
 
 
 def test_the_stage_traces_as_configured(packaged: Path) -> None:
@@ -150,9 +160,10 @@ def test_each_function_has_its_own_role_and_policy(packaged: Path) -> None:
     """``lambda_functions`` in .chalice/config.json gives the mail handler and the
     authorizer their own policy files: the mail handler's role can send through SES and
     poll the queue, and nothing of the table or the key ring; the authorizer's reads one
-    item and the key ring, nothing else; the API's role can enqueue but neither send
-    mail nor receive."""
+    item and the public keys' secret, nothing else; the API's role can enqueue but
+    neither send mail nor receive."""
     resources = _template(packaged)["Resources"]
+    stage = resources["APIHandler"]["Properties"]["Environment"]["Variables"]["GATEHOUSE_STAGE"]
     roles = {
         f: resources[f]["Properties"]["Role"]["Fn::GetAtt"][0]
         for f in ("APIHandler", "Bearer", "SendMail")
@@ -174,6 +185,15 @@ def test_each_function_has_its_own_role_and_policy(packaged: Path) -> None:
         "dynamodb:GetItem",
         "secretsmanager:GetSecretValue",
     }
+    [policy] = resources["BearerRole"]["Properties"]["Policies"]
+    [secrets] = [
+        s
+        for s in policy["PolicyDocument"]["Statement"]
+        if "secretsmanager:GetSecretValue" in s["Action"]
+    ]
+    assert (
+        secrets["Resource"] == f"arn:aws:secretsmanager:*:*:secret:gatehouse-{stage}-public-keys-*"
+    )
 
 
 def test_the_deploy_script_uploads_every_artifact_the_package_names(packaged: Path) -> None:
