@@ -110,6 +110,21 @@ def test_the_functions_name_what_the_template_creates(packaged: Path) -> None:
     assert public.replace("${Stage}", stage) == env["PUBLIC_KEYS_SECRET"]
 
 
+def test_the_issuer_is_merged_beside_chalices_variables(packaged: Path) -> None:
+    """The merge adds ``ISSUER`` (the stack parameter) to the variables Chalice wrote for
+    the API and the authorizer, and keeps every one of Chalice's."""
+    template = _template(packaged)
+    resources = template["Resources"]
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
+    stage = resources["APIHandler"]["Properties"]["Environment"]["Variables"]["GATEHOUSE_STAGE"]
+    configured = config["stages"][stage]["environment_variables"]
+    for function in ("APIHandler", "Bearer"):
+        variables = resources[function]["Properties"]["Environment"]["Variables"]
+        assert variables == {**configured, "ISSUER": {"Ref": "Issuer"}}
+    assert "ISSUER" not in resources["SendMail"]["Properties"]["Environment"]["Variables"]
+    assert "Issuer" in template["Parameters"]
+
+
 def test_the_stage_traces_as_configured(packaged: Path) -> None:
     """``"xray": true`` in .chalice/config.json: ``chalice deploy`` turns on tracing for
     the functions and the API stage, but ``chalice package`` only for the functions, so

@@ -4,6 +4,7 @@ it promises (table, key, secret, gateway answers, alarms)."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -134,6 +135,32 @@ def test_the_key_and_the_secrets(template: dict[str, Any]) -> None:
     for stage in ("dev", "prod"):
         env = config["stages"][stage]["environment_variables"]
         assert env["PUBLIC_KEYS_SECRET"] == public["Name"]["Fn::Sub"].replace("${Stage}", stage)
+
+
+def test_the_issuer_parameter_reaches_the_api_and_the_authorizer(
+    template: dict[str, Any],
+) -> None:
+    """``ISSUER`` cannot name the API in Chalice's config (the API refers to the
+    functions), so it is a stack parameter, merged into the two functions that issue or
+    check tokens; the mail handler sends what was queued and needs none. Empty, or an
+    https URL without query or fragment."""
+    issuer = template["Parameters"]["Issuer"]
+    assert (issuer["Type"], issuer["Default"]) == ("String", "")
+    resources = template["Resources"]
+    for function in ("APIHandler", "Bearer"):
+        assert resources[function] == {
+            "Properties": {"Environment": {"Variables": {"ISSUER": {"Ref": "Issuer"}}}}
+        }
+    assert "Properties" not in resources["SendMail"]
+    pattern = re.compile(issuer["AllowedPattern"])
+    for good in (
+        "",
+        "https://auth.example.com",
+        "https://abc.execute-api.us-east-1.amazonaws.com/api/",
+    ):
+        assert pattern.fullmatch(good), good
+    for bad in ("http://auth.example.com", "https://", "https://a b", "https://a/?x=1", "ftp://a"):
+        assert not pattern.fullmatch(bad), bad
 
 
 def test_the_alarms(template: dict[str, Any]) -> None:
