@@ -135,8 +135,8 @@ class VerifyingKeys:
     def dumps(self) -> str:
         return json.dumps(self.jwks())
 
-    @classmethod
-    def parse(cls, text: str) -> VerifyingKeys:
+    @staticmethod
+    def parse(text: str) -> VerifyingKeys:
         """The keys of a JWK Set as ``jwks`` writes it; ``ValueError`` for anything else
         (not JSON, another shape, a private member, another key type or algorithm, a
         duplicate or wrong ``kid``, no key at all), so a corrupt set is "unavailable"."""
@@ -149,7 +149,7 @@ class VerifyingKeys:
             raise ValueError("the JWK Set is empty")
         if len(keys) != len(found):
             raise ValueError("the JWK Set names a kid twice")
-        return cls(keys)
+        return VerifyingKeys(keys)
 
 
 @dataclass(frozen=True)
@@ -421,7 +421,9 @@ class KeyStores:
 
     @property
     def verifying(self) -> KeySource[VerifyingKeys]:
-        return self.published or PublicPart(self.signing)
+        if self.published is not None:
+            return self.published
+        return PublicPart(self.signing)
 
     def publish(self, document: KeyDocument) -> None:
         """Write ``document``'s public keys where verifiers read them (nothing to write
