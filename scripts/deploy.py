@@ -28,9 +28,9 @@ environment or ``--parameter Name=value`` (which wins). Exit status 0 when the s
 deployed (its outputs are printed, the API's URL among them), 1 when the deployment
 failed (the failed events are printed), 2 when it could not start.
 
-``Issuer`` (the functions' ``ISSUER``: every token's ``iss``, the links in mail) must be an
-https URL: a custom domain given as ``PARAM_Issuer=https://...``, else the value already
-on the stack, else the stack's own ``EndpointURL``. The functions cannot name the API in
+``Issuer`` (the functions' ``ISSUER``: every token's ``iss``, discovery's ``issuer``) must
+be an https URL: a custom domain given as ``PARAM_Issuer=https://...``, else the value
+already on the stack, else the stack's own ``EndpointURL``. The functions cannot name the API in
 their environment (the API names the functions: a cycle), so a first deploy with none
 given takes two steps: the stack is created, then updated with ``Issuer`` set to its
 ``EndpointURL``. Nothing is issued in between: the new stack's key secrets are empty
@@ -178,8 +178,8 @@ def parameters(
 
 def issuer_url(value: str, source: str) -> str:
     """``value`` as the Issuer: an https URL with a host and no query, fragment or
-    whitespace (tokens carry it in ``iss``, mail links start with it), without its
-    trailing slash, as the functions use it."""
+    whitespace (every token carries it in ``iss``), without its trailing slash, as the
+    functions use it."""
     parts = urlsplit(value)
     if (
         parts.scheme != "https"
