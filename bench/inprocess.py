@@ -33,7 +33,7 @@ def protected(fx: Fixture, report: Report, *, rounds: int = 200, batch: int = 5)
         expect(send(fx.api, "GET", "/protected", token=fx.token), 200)
     tokens = fx.services.tokens
     bare = bare_app.build(
-        tokens.ring.signing.private_key.public_key(),
+        tokens.signing.ring.signing.private_key.public_key(),
         audience=tokens.audience,
         issuer=tokens.issuer,
         session_alive=calls.replayer(store.connect(fx.settings)),

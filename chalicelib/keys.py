@@ -1,11 +1,16 @@
 """Signing keys: a key ring of several ``kid``s, one of which signs.
 
-A ``KeySource`` stores a ``KeyDocument`` (the private keys and which one signs): the local
-stage in a git-ignored file made on first run, deployed stages in one AWS Secrets Manager
-secret. Rotation adds a key that signs from then on; the older keys stay in the ring and
-keep verifying the tokens they signed until they are retired, so keys rotate with no
-forced logout. ``KeyCache`` reads the source once per container and again when it is
-stale or a token names a ``kid`` it has not seen (a rotation made elsewhere).
+A ``KeyStore`` keeps a ``KeyDocument`` (the private keys, which one signs, the data key):
+the local stage in a git-ignored file made on first run, deployed stages in one AWS
+Secrets Manager secret. Rotation adds a key that signs from then on; the older keys stay
+in the ring and keep verifying the tokens they signed until they are retired, so keys
+rotate with no forced logout.
+
+Verifying needs only the public keys (``VerifyingKeys``). Deployed stages publish them as
+a JWK Set in a second secret, the only one the authorizer's role may read, so a stolen
+authorizer role can check tokens but never mint one. Locally the verifying keys are the
+key file's own public part. ``KeyCache`` reads a source once per container and again
+when it is stale or a token names a ``kid`` it has not seen (a rotation made elsewhere).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 from cryptography.hazmat.primitives import serialization
@@ -61,27 +66,57 @@ def thumbprint(public_key: rsa.RSAPublicKey) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-@dataclass(frozen=True)
-class KeyRing:
-    """The key that signs new tokens and every public key that may verify one."""
+#: The members a public RSA JWK of ours may have; anything else (above all a private
+#: member: ``d``, ``p``, ``q``, ``dp``, ``dq``, ``qi``, ``oth``) makes the set malformed.
+_JWK_MEMBERS = frozenset({"kty", "kid", "alg", "use", "n", "e"})
+_PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth"})
 
-    signing: SigningKey
+
+def _jwk_int(jwk: dict[str, Any], name: str) -> int:
+    """A JWK's base64url integer member, refused unless it is exactly how ``_b64``
+    writes it (no padding, no stray characters, no leading zero octets)."""
+    value = jwk.get(name)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"JWK member {name!r} is not a base64url string")
+    number = int.from_bytes(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)), "big")
+    if _b64(number) != value:
+        raise ValueError(f"JWK member {name!r} is not canonical base64url")
+    return number
+
+
+def _public_jwk(jwk: Any) -> tuple[str, rsa.RSAPublicKey]:
+    """The ``kid`` and key of one JWK, which must be a public RS256 signing key of at
+    least ``RSA_BITS`` whose ``kid`` is its own RFC 7638 thumbprint."""
+    if not isinstance(jwk, dict):
+        raise ValueError("a JWK is not an object")
+    if _PRIVATE_JWK_MEMBERS & jwk.keys():
+        raise ValueError("a JWK holds a private key member")
+    if not jwk.keys() <= _JWK_MEMBERS:
+        raise ValueError(f"a JWK has unknown members {sorted(jwk.keys() - _JWK_MEMBERS)}")
+    if jwk.get("kty") != "RSA" or jwk.get("alg") != ALGORITHM or jwk.get("use", "sig") != "sig":
+        raise ValueError(f"a JWK is not an {ALGORITHM} signing key")
+    key = rsa.RSAPublicNumbers(_jwk_int(jwk, "e"), _jwk_int(jwk, "n")).public_key()
+    if key.key_size < RSA_BITS:
+        raise ValueError(f"a JWK is shorter than {RSA_BITS} bits")
+    kid = jwk.get("kid")
+    if kid != thumbprint(key):
+        raise ValueError("a JWK's kid is not its thumbprint")
+    return kid, key
+
+
+@dataclass(frozen=True)
+class VerifyingKeys:
+    """Every public key that may verify a token, by ``kid``: all a verifier needs, and
+    nothing that signs."""
+
     verifying: dict[str, rsa.RSAPublicKey]
-    #: The symmetric key that encrypts secrets at rest (TOTP secrets); see mfa.py.
-    data_key: bytes = b""
 
     def verifying_key(self, kid: str) -> rsa.RSAPublicKey | None:
         return self.verifying.get(kid)
 
-    def secret_key(self) -> bytes:
-        """The data key, or 503 if the ring has none yet (a Secrets Manager secret from
-        before data keys: ``rotate-key`` adds one). Never an empty or short key."""
-        if len(self.data_key) != 32:
-            raise errors.ServiceUnavailable("The data key is unavailable.")
-        return self.data_key
-
     def jwks(self) -> dict[str, Any]:
-        """The RFC 7517 JWK Set of every verifying key (what ``/.well-known/jwks.json`` serves)."""
+        """The RFC 7517 JWK Set of every verifying key (what ``/.well-known/jwks.json``
+        serves and what the public-keys secret holds)."""
         keys = []
         for kid, key in self.verifying.items():
             numbers = key.public_numbers()
@@ -96,6 +131,46 @@ class KeyRing:
                 }
             )
         return {"keys": keys}
+
+    def dumps(self) -> str:
+        return json.dumps(self.jwks())
+
+    @staticmethod
+    def parse(text: str) -> VerifyingKeys:
+        """The keys of a JWK Set as ``jwks`` writes it; ``ValueError`` for anything else
+        (not JSON, another shape, a private member, another key type or algorithm, a
+        duplicate or wrong ``kid``, no key at all), so a corrupt set is "unavailable"."""
+        raw = json.loads(text)
+        if not isinstance(raw, dict) or set(raw) != {"keys"} or not isinstance(raw["keys"], list):
+            raise ValueError("the JWK Set is malformed")
+        found = [_public_jwk(jwk) for jwk in raw["keys"]]
+        keys = dict(found)
+        if not keys:
+            raise ValueError("the JWK Set is empty")
+        if len(keys) != len(found):
+            raise ValueError("the JWK Set names a kid twice")
+        return VerifyingKeys(keys)
+
+
+@dataclass(frozen=True)
+class KeyRing(VerifyingKeys):
+    """The key that signs new tokens, every public key that may verify one, and the data
+    key."""
+
+    signing: SigningKey
+    #: The symmetric key that encrypts secrets at rest (TOTP secrets); see mfa.py.
+    data_key: bytes = b""
+
+    def secret_key(self) -> bytes:
+        """The data key, or 503 if the ring has none yet (a Secrets Manager secret from
+        before data keys: ``rotate-key`` adds one). Never an empty or short key."""
+        if len(self.data_key) != 32:
+            raise errors.ServiceUnavailable("The data key is unavailable.")
+        return self.data_key
+
+    def public(self) -> VerifyingKeys:
+        """Only the verifying keys: what may be published and what a verifier holds."""
+        return VerifyingKeys(dict(self.verifying))
 
 
 def _load_private(pem: str) -> rsa.RSAPrivateKey:
@@ -216,18 +291,39 @@ class KeyDocument:
         return replace(self, keys=kept)
 
 
-class KeySource(Protocol):
-    """Where a key ring comes from, for verifying and signing."""
-
-    def load(self) -> KeyRing: ...
+_Keys_co = TypeVar("_Keys_co", bound=VerifyingKeys, covariant=True)
+_Keys = TypeVar("_Keys", bound=VerifyingKeys)
 
 
-class KeyStore(KeySource, Protocol):
-    """A key source that can also be rewritten (the admin command rotates and retires)."""
+class KeySource(Protocol[_Keys_co]):
+    """Where keys come from: a ``KeyRing`` to sign with, or ``VerifyingKeys`` to verify."""
+
+    def load(self) -> _Keys_co: ...
+
+
+class KeyStore(KeySource[KeyRing], Protocol):
+    """A key ring source that can also be rewritten (the admin command rotates and retires)."""
 
     def read(self) -> KeyDocument: ...
 
     def write(self, document: KeyDocument) -> None: ...
+
+
+class PublicKeyStore(KeySource[VerifyingKeys], Protocol):
+    """Where a stage publishes its verifying keys (the admin command writes them)."""
+
+    def write(self, keys: VerifyingKeys) -> None: ...
+
+
+@dataclass(frozen=True)
+class PublicPart:
+    """The verifying keys of a key ring source: the local stage's verifier, which reads
+    the one key file and keeps only its public keys."""
+
+    source: KeySource[KeyRing]
+
+    def load(self) -> VerifyingKeys:
+        return self.source.load().public()
 
 
 @dataclass(frozen=True)
@@ -294,14 +390,56 @@ class SecretsManagerKeys:
         self._client.put_secret_value(SecretId=self.secret_id, SecretString=document.dumps())
 
 
-class KeyCache:
-    """The ring, read once per container, again after ``max_age`` seconds, and again
+class SecretsManagerPublicKeys:
+    """Deployed stages' verifying keys: the public JWK Set, the ``SecretString`` of a
+    secret of its own (``PUBLIC_KEYS_SECRET``), so that what verifies (the authorizer)
+    never needs to read the signing secret."""
+
+    def __init__(self, client: SecretsManagerClient, secret_id: str) -> None:
+        self._client = client
+        self.secret_id = secret_id
+
+    def load(self) -> VerifyingKeys:
+        try:
+            secret = self._client.get_secret_value(SecretId=self.secret_id)
+        except (ClientError, BotoCoreError) as error:
+            raise errors.ServiceUnavailable("The verifying keys are unavailable.") from error
+        return VerifyingKeys.parse(secret["SecretString"])
+
+    def write(self, keys: VerifyingKeys) -> None:
+        self._client.put_secret_value(SecretId=self.secret_id, SecretString=keys.dumps())
+
+
+@dataclass(frozen=True)
+class KeyStores:
+    """A stage's keys: the private ring it signs with, and where its verifiers read the
+    public keys (``published``, a secret of their own; locally none: the key file's
+    own public part)."""
+
+    signing: KeyStore
+    published: PublicKeyStore | None = None
+
+    @property
+    def verifying(self) -> KeySource[VerifyingKeys]:
+        if self.published is not None:
+            return self.published
+        return PublicPart(self.signing)
+
+    def publish(self, document: KeyDocument) -> None:
+        """Write ``document``'s public keys where verifiers read them (nothing to write
+        locally, where they are read from the document itself)."""
+        if self.published is not None:
+            self.published.write(document.ring().public())
+
+
+class KeyCache(Generic[_Keys]):
+    """The keys, read once per container, again after ``max_age`` seconds, and again
     (at most every ``reload_gap`` seconds, so random ``kid``s cannot hammer the source)
-    when a token names a ``kid`` the ring lacks. A failed re-read keeps the last ring."""
+    when a token names a ``kid`` they lack. A failed re-read keeps the last keys."""
 
     def __init__(
         self,
-        source: KeySource,
+        source: KeySource[_Keys],
         clock: Callable[[], float],
         *,
         max_age: float = 300.0,
@@ -311,12 +449,12 @@ class KeyCache:
         self._clock = clock
         self._max_age = max_age
         self._reload_gap = reload_gap
-        self._ring: KeyRing | None = None
+        self._ring: _Keys | None = None
         self._loaded_at = 0.0
         self._lock = threading.Lock()
 
     @property
-    def ring(self) -> KeyRing:
+    def ring(self) -> _Keys:
         if self._ring is None or self._clock() - self._loaded_at > self._max_age:
             return self._reload()
         return self._ring
@@ -328,14 +466,14 @@ class KeyCache:
             key = self._reload().verifying_key(kid)
         return key
 
-    def _reload(self) -> KeyRing:
+    def _reload(self) -> _Keys:
         with self._lock:
             try:
                 ring = self.source.load()
             except (OSError, ValueError, KeyError, errors.ServiceUnavailable) as error:
                 if self._ring is None:
-                    raise errors.ServiceUnavailable("The signing keys are unavailable.") from error
-                _log.warning("key source unreadable; keeping the last key ring")
+                    raise errors.ServiceUnavailable("The keys are unavailable.") from error
+                _log.warning("key source unreadable; keeping the last keys")
                 ring = self._ring
             self._ring = ring
             self._loaded_at = self._clock()

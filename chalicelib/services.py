@@ -15,7 +15,7 @@ import boto3
 from chalicelib import store
 from chalicelib.accounts import Accounts
 from chalicelib.config import Settings
-from chalicelib.keys import KeyStore, LocalKeyFile, SecretsManagerKeys
+from chalicelib.keys import KeyStores, LocalKeyFile, SecretsManagerKeys, SecretsManagerPublicKeys
 from chalicelib.login import Login
 from chalicelib.mail import LocalOutbox, Mailer, SesMailer, SqsMailer
 from chalicelib.mfa import Mfa, SecretBox, Totp
@@ -31,13 +31,19 @@ from chalicelib.todostore import TodoStore
 from chalicelib.tokens import AccessTokens
 
 
-def key_store(settings: Settings) -> KeyStore:
-    """Secrets Manager when a secret is configured (deployed), else the local key file."""
-    if settings.signing_key_secret:
-        session = boto3.session.Session(region_name=settings.region)
-        client = session.client("secretsmanager", config=store.CLIENT_CONFIG)
-        return SecretsManagerKeys(client, settings.signing_key_secret)
-    return LocalKeyFile(settings.key_file)
+def key_store(settings: Settings) -> KeyStores:
+    """Secrets Manager when the secrets are configured (deployed): the private ring in
+    ``SIGNING_KEY_SECRET``, the verifying keys in ``PUBLIC_KEYS_SECRET``; else the local
+    key file, whose public part verifies. Builds clients only: nothing is read yet."""
+    if not settings.signing_key_secret:
+        return KeyStores(LocalKeyFile(settings.key_file))
+    session = boto3.session.Session(region_name=settings.region)
+    client = session.client("secretsmanager", config=store.CLIENT_CONFIG)
+    published = settings.public_keys_secret
+    return KeyStores(
+        SecretsManagerKeys(client, settings.signing_key_secret),
+        SecretsManagerPublicKeys(client, published) if published else None,
+    )
 
 
 MAIL_TRANSPORTS = ("sqs", "ses", "outbox")
@@ -86,8 +92,10 @@ class Services:
     def build(cls, settings: Settings) -> Services:
         clock = time.time
         table = store.Store(store.connect(settings), settings.table_name)
+        keys = key_store(settings)
         tokens = AccessTokens(
-            key_store(settings),
+            keys.signing,
+            keys.verifying,
             issuer=settings.issuer,
             audience=settings.audience,
             lifetime=settings.access_token_seconds,
@@ -174,7 +182,10 @@ class Services:
     def health(self) -> dict[str, str]:
         """Each dependency's state: ``ok`` or ``unavailable``."""
         checks = {}
-        for name, probe in (("table", self.store.ping), ("keys", lambda: self.tokens.ring)):
+        # Both key sources: the API signs with the private ring and verifies with the
+        # public keys, so either one down is a 503 for it.
+        keys = (self.tokens.signing, self.tokens.verifying)
+        for name, probe in (("table", self.store.ping), ("keys", lambda: [k.ring for k in keys])):
             try:
                 probe()
                 checks[name] = "ok"

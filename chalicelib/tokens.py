@@ -18,7 +18,7 @@ from typing import Any
 import jwt
 
 from chalicelib import errors
-from chalicelib.keys import ALGORITHM, KeyCache, KeyRing, KeySource
+from chalicelib.keys import ALGORITHM, KeyCache, KeyRing, KeySource, VerifyingKeys
 
 # A media type (RFC 9068), not a secret.
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105  # nosec B105
@@ -51,34 +51,39 @@ def is_id(value: str) -> bool:
 
 
 class AccessTokens:
-    """Issues and verifies access JWTs against a key ring loaded once per container."""
+    """Issues access JWTs with the private key ring and verifies them with the verifying
+    keys, each from its own source and cache: a verifier (the authorizer) reads only the
+    verifying source, so it never needs the private keys."""
 
     def __init__(
         self,
-        keys: KeySource,
+        signing: KeySource[KeyRing],
+        verifying: KeySource[VerifyingKeys],
         *,
         issuer: str,
         audience: str,
         lifetime: int,
         clock: Callable[[], float],
     ) -> None:
-        self.keys = KeyCache(keys, clock)
+        self.signing = KeyCache(signing, clock)
+        self.verifying = KeyCache(verifying, clock)
         self.issuer = issuer
         self.audience = audience
         self.lifetime = lifetime
         self._clock = clock
 
     @property
-    def ring(self) -> KeyRing:
-        return self.keys.ring
+    def ring(self) -> VerifyingKeys:
+        """The verifying keys: what the JWKS route publishes and the health check reads."""
+        return self.verifying.ring
 
     def secret_key(self) -> bytes:
-        """The current ring's data key (read when needed, so a re-read ring counts)."""
-        return self.ring.secret_key()
+        """The private ring's data key (read when needed, so a re-read ring counts)."""
+        return self.signing.ring.secret_key()
 
     def issue(self, user_id: str, username: str, session_id: str) -> str:
         now = int(self._clock())
-        signer = self.ring.signing
+        signer = self.signing.ring.signing
         claims = {
             "iss": self.issuer,
             "aud": self.audience,
@@ -110,7 +115,7 @@ class AccessTokens:
             raise errors.InvalidToken()
         try:
             header = jwt.get_unverified_header(token)
-            key = self.keys.verifying_key(str(header.get("kid", "")))
+            key = self.verifying.verifying_key(str(header.get("kid", "")))
             if key is None or header.get("typ") != ACCESS_TOKEN_TYPE:
                 raise errors.InvalidToken()
             claims: dict[str, Any] = jwt.decode(

@@ -5,6 +5,7 @@
     keys                      list the signing key ring (kid, created, signing)
     rotate-key                a new key signs from now on; older keys keep verifying
     retire-key KID            drop a key: tokens it signed stop verifying
+    publish-keys              rewrite the public keys secret from the signing key ring
     sessions USER             list a user's live sessions
     end-sessions USER         end every session of a user
     disable USER | enable USER
@@ -15,7 +16,8 @@
 
 USER is an id, a username or an email. The stage's environment comes from
 ``.chalice/config.json`` as ``chalice local`` and ``chalice deploy`` read it; deployed
-stages use your AWS credentials (the key ring lives in Secrets Manager there).
+stages use your AWS credentials (the key ring lives in Secrets Manager there, and its
+public keys in a second secret, the one the authorizer reads).
 """
 
 from __future__ import annotations
@@ -112,28 +114,52 @@ class Admin:
         return user
 
     def list_keys(self) -> None:
-        document = self.keys.read()
+        document = self.keys.signing.read()
         for key in document.keys:
             role = "signing" if key.kid == document.signing_kid else "verifying"
             self.out.write(f"{key.kid}\t{key.created_at}\t{role}\n")
 
     def rotate_key(self) -> None:
+        """Add a key that signs from now on. The public keys are written first, then the
+        private ring: until the ring is written nothing signs with the new key, so a
+        failure in between leaves every token verifying (the public set only holds one
+        key more, which signed nothing; the next rotate-key or publish-keys rewrites it).
+        The other order would let the API sign with a key the authorizer cannot find."""
         try:
-            document = self.keys.read()
+            document = self.keys.signing.read()
         except GatehouseError as error:
             if not _holds_no_keys(error):
                 raise
             document = KeyDocument(signing_kid="", keys=())
         rotated = document.rotated(int(time.time()))
-        self.keys.write(rotated)
+        self.keys.publish(rotated)
+        self.keys.signing.write(rotated)
         self.out.write(f"{rotated.signing_kid}\tsigning\n")
 
     def retire_key(self, kid: str) -> None:
+        """Drop ``kid``: the private ring first, then the public keys. A failure in
+        between leaves the public set as it was, so every token, the retired key's too,
+        still verifies: to the verifiers nothing has happened yet, and publish-keys
+        finishes the retirement. (The key never signs meanwhile: the signing key cannot
+        be retired.)"""
         try:
-            self.keys.write(self.keys.read().retired(kid))
+            retired = self.keys.signing.read().retired(kid)
         except ValueError as error:
             raise AdminError(str(error)) from None
+        self.keys.signing.write(retired)
+        self.keys.publish(retired)
         self.out.write(f"{kid}\tretired\n")
+
+    def publish_keys(self) -> None:
+        """Rewrite the public keys from the private ring: for a stage deployed before the
+        public keys had a secret of their own (the authorizer reads nothing else), or to
+        finish a rotate-key or retire-key that failed between its two writes."""
+        if self.keys.published is None:
+            raise AdminError("this stage verifies with its key file; there is nothing to publish")
+        document = self.keys.signing.read()
+        self.keys.publish(document)
+        for key in document.keys:
+            self.out.write(f"{key.kid}\tpublished\n")
 
     def sessions(self, reference: str) -> None:
         user = self.user(reference)
@@ -232,6 +258,7 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("keys")
     commands.add_parser("rotate-key")
     commands.add_parser("retire-key").add_argument("kid")
+    commands.add_parser("publish-keys")
     for name in ("sessions", "end-sessions", "disable", "enable", "mfa-off"):
         commands.add_parser(name).add_argument("user")
     commands.add_parser("export").add_argument("--output", type=Path)
@@ -245,6 +272,7 @@ def run(args: argparse.Namespace, admin: Admin) -> int:
         "keys": admin.list_keys,
         "rotate-key": admin.rotate_key,
         "retire-key": lambda: admin.retire_key(args.kid),
+        "publish-keys": admin.publish_keys,
         "sessions": lambda: admin.sessions(args.user),
         "end-sessions": lambda: admin.end_sessions(args.user),
         "disable": lambda: admin.set_disabled(args.user, True),

@@ -27,6 +27,14 @@ Parameters: ``Stage`` comes from ``--stage``; any other from ``PARAM_<Name>=valu
 environment or ``--parameter Name=value`` (which wins). Exit status 0 when the stack is
 deployed (its outputs are printed, the API's URL among them), 1 when the deployment
 failed (the failed events are printed), 2 when it could not start.
+
+``Issuer`` (the functions' ``ISSUER``: every token's ``iss``, discovery's ``issuer``) must
+be an https URL: a custom domain given as ``PARAM_Issuer=https://...``, else the value
+already on the stack, else the stack's own ``EndpointURL``. The functions cannot name the API in
+their environment (the API names the functions: a cycle), so a first deploy with none
+given takes two steps: the stack is created, then updated with ``Issuer`` set to its
+``EndpointURL``. Nothing is issued in between: the new stack's key secrets are empty
+until ``scripts.admin rotate-key``, which comes after the deploy.
 """
 
 from __future__ import annotations
@@ -81,6 +89,10 @@ STUCK = {
 PARAM_PREFIX = "PARAM_"
 #: Give up waiting after this long (CloudFormation goes on; the console shows the end).
 MAX_WAIT_SECONDS = 3600
+#: The parameter the API and authorizer functions read as ``ISSUER`` (infra/base.json),
+#: and Chalice's output naming the API's URL, which it defaults to.
+ISSUER = "Issuer"
+ENDPOINT_OUTPUT = "EndpointURL"
 
 
 class DeployError(Exception):
@@ -162,6 +174,48 @@ def parameters(
         if allowed and value not in allowed:
             raise DeployError(f"{name}={value!r}: allowed values are {', '.join(allowed)}")
     return given
+
+
+def issuer_url(value: str, source: str) -> str:
+    """``value`` as the Issuer: an https URL with a host and no query, fragment or
+    whitespace (every token carries it in ``iss``), without its trailing slash, as the
+    functions use it."""
+    parts = urlsplit(value)
+    if (
+        parts.scheme != "https"
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or any(c.isspace() for c in value)
+    ):
+        raise DeployError(
+            f"{source} {value!r} is not an https URL: pass PARAM_Issuer=https://... (your "
+            f"custom domain, or the stack's {ENDPOINT_OUTPUT} output)"
+        )
+    return value.rstrip("/")
+
+
+def _outputs(stack: StackTypeDef) -> dict[str, str]:
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def _parameter(stack: StackTypeDef, name: str) -> str:
+    """The stack's current value of ``name`` ("" when it has none)."""
+    for parameter in stack.get("Parameters", []):
+        if parameter["ParameterKey"] == name:
+            return parameter.get("ParameterValue", "")
+    return ""
+
+
+def _endpoint_issuer(stack: StackTypeDef) -> str:
+    """The stack's ``EndpointURL`` as the Issuer."""
+    endpoint = _outputs(stack).get(ENDPOINT_OUTPUT)
+    if endpoint is None:
+        raise DeployError(
+            f"the stack has no {ENDPOINT_OUTPUT} output to take the Issuer from: pass "
+            "PARAM_Issuer=https://... (your custom domain or the API's URL)"
+        )
+    return issuer_url(endpoint, f"the stack's {ENDPOINT_OUTPUT}")
 
 
 def _missing(error: ClientError) -> bool:
@@ -346,10 +400,14 @@ class Stack:
         return stack
 
     def deploy(
-        self, location: Mapping[str, str], values: Mapping[str, str], allowed: list[str]
+        self,
+        location: Mapping[str, str],
+        values: Mapping[str, str],
+        allowed: list[str],
+        existing: StackTypeDef | None,
     ) -> bool:
-        """Create and execute a change set; False when there was nothing to change."""
-        existing = self.current()
+        """Create and execute a change set on ``existing`` (what ``current`` said; None
+        creates the stack); False when there was nothing to change."""
         sent: list[ParameterTypeDef] = [
             {"ParameterKey": k, "ParameterValue": v} for k, v in sorted(values.items())
         ]
@@ -426,9 +484,13 @@ class Stack:
                     )
         return lines[::-1]
 
-    def outputs(self) -> dict[str, str]:
+    def described(self) -> StackTypeDef:
+        """The stack as it is now (it must exist)."""
         [stack] = self.cloudformation.describe_stacks(StackName=self.name)["Stacks"]
-        return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        return stack
+
+    def outputs(self) -> dict[str, str]:
+        return _outputs(self.described())
 
 
 def deploy(args: argparse.Namespace, clients: Clients, environ: Mapping[str, str]) -> int:
@@ -436,20 +498,36 @@ def deploy(args: argparse.Namespace, clients: Clients, environ: Mapping[str, str
     package_dir: Path = args.package_dir or ROOT / ".local" / f"package-{args.stage}"
     template = load_package(package_dir, args.stage)
     values = parameters(template, args.stage, environ, args.parameter)
+    if ISSUER in values:
+        values[ISSUER] = issuer_url(values[ISSUER], "Issuer")
+    name = stack_name(args.stage)
+    stack = Stack(clients.cloudformation, name, args.poll_seconds)
+    existing = stack.current()
+    if ISSUER not in values and existing is not None and not _parameter(existing, ISSUER):
+        # A stack deployed before the parameter, or whose first deploy stopped halfway.
+        values[ISSUER] = _endpoint_issuer(existing)
+        print(f"Issuer: {values[ISSUER]} (the stack's {ENDPOINT_OUTPUT})")
+    # A first deploy with none given: the second step sets it from the new stack's URL.
+    second_step = existing is None and ISSUER not in values
     account = clients.sts.get_caller_identity()["Account"]
     named = environ.get("DEPLOY_BUCKET")
     bucket = named or f"gatehouse-artifacts-{account}-{clients.region}"
     ensure_bucket(clients, bucket, account, create=not named)
-    name = stack_name(args.stage)
     uploader = Uploader(clients, bucket, account, prefix=name)
     packaged = rewrite_artifacts(template, package_dir, uploader.put_file)
     (package_dir / "packaged.json").write_text(json.dumps(packaged, indent=2), encoding="utf-8")
-    stack = Stack(clients.cloudformation, name, args.poll_seconds)
     print(f"deploying stack {name} in {clients.region} (artifacts in s3://{bucket})")
+    location, allowed = template_location(packaged, uploader), capabilities(packaged)
     try:
-        changed = stack.deploy(
-            template_location(packaged, uploader), values, capabilities(packaged)
-        )
+        changed = stack.deploy(location, values, allowed, existing)
+        if second_step:
+            created = stack.described()
+            issuer = _endpoint_issuer(created)
+            print(
+                f"setting Issuer to the new stack's {ENDPOINT_OUTPUT}, {issuer} (for a custom "
+                "domain, deploy again with PARAM_Issuer=https://<domain>)"
+            )
+            stack.deploy(location, {**values, ISSUER: issuer}, allowed, created)
     except DeployFailed as failure:
         print(f"error: {failure}", file=sys.stderr)
         return 1

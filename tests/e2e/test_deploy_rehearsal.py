@@ -2,13 +2,14 @@
 
 ``chalice deploy --stage dev`` runs through Chalice's own deployer (the code path of the
 CLI command) against moto's ``mock_aws``, on a temporary copy of the project so
-``.chalice/deployed/`` is not written into the repository. The table and the signing-key
-secret are created from ``infra/template.json`` as CloudFormation would (moto does not
-run the merged template here), ``scripts.admin rotate-key`` writes the key ring, and the
-deployed handlers (found by the names Chalice gave the Lambda functions) are driven with
-API Gateway's events: the authorizer with a TOKEN event, then the route with the
-authorizer's answer in its request context. The mail queues are created from the template
-too (Chalice's SQS subscription needs the queue to exist); moto's SQS runs the event source
+``.chalice/deployed/`` is not written into the repository. The table and the two key
+secrets are created from ``infra/template.json`` as CloudFormation would (moto does not
+run the merged template here), ``scripts.admin rotate-key`` writes the key ring and its
+public keys, and the deployed handlers (found by the names Chalice gave the Lambda
+functions) are driven with API Gateway's events: the authorizer with a TOKEN event, then
+the route with the authorizer's answer in its request context. The mail queues are
+created from the template too (Chalice's SQS subscription needs the queue to exist);
+moto's SQS runs the event source
 mapping Chalice created (on SendMessage it receives the message, invokes the function
 and deletes the message only when the invocation succeeded), and its Lambda invocation
 is pointed at the handler in this checkout (see ``_patch_moto``), so the verification
@@ -47,6 +48,7 @@ from moto.ses.models import ses_backends
 
 import app as gatehouse
 from chalicelib import services
+from chalicelib.keys import KeyDocument, VerifyingKeys
 from scripts import admin
 from tests.functional.lifecycle import VERIFY_MARKER
 
@@ -208,8 +210,9 @@ def _sub(value: Any) -> str:
 
 
 def create_stage_resources() -> None:
-    """The KMS key, table and secret of infra/template.json, created as CloudFormation
-    would from the same properties (moto does not run the merged template here)."""
+    """The KMS key, table, secrets and queues of infra/template.json, created as
+    CloudFormation would from the same properties (moto does not run the merged
+    template here)."""
     key_id = boto3.client("kms").create_key(Description=f"Gatehouse {STAGE}")["KeyMetadata"][
         "KeyId"
     ]
@@ -240,6 +243,11 @@ def create_stage_resources() -> None:
     secret = _template_resource("SigningKeys")
     boto3.client("secretsmanager").create_secret(  # created empty, as the template does
         Name=_sub(secret["Name"]), Description=secret["Description"], KmsKeyId=key_id
+    )
+    public = _template_resource("PublicKeys")
+    assert "KmsKeyId" not in public  # on the AWS managed key
+    boto3.client("secretsmanager").create_secret(
+        Name=_sub(public["Name"]), Description=public["Description"]
     )
     sqs = boto3.client("sqs")
     dead = _template_resource("MailDeadLetterQueue")
@@ -473,6 +481,13 @@ def test_deploy_drive_and_delete_the_dev_stage(aws: None, tmp_path: Path) -> Non
     assert api_doc["paths"]["/protected"]["get"]["security"] == [{"bearer": []}]
 
     assert admin.main(["--stage", STAGE, "rotate-key"]) == 0
+    secrets = boto3.client("secretsmanager")
+    env = _stage_environment()
+    ring = KeyDocument.parse(
+        secrets.get_secret_value(SecretId=env["SIGNING_KEY_SECRET"])["SecretString"]
+    )
+    public = secrets.get_secret_value(SecretId=env["PUBLIC_KEYS_SECRET"])["SecretString"]
+    assert set(VerifyingKeys.parse(public).verifying) == {ring.signing_kid}  # no private part
 
     gateway = Gateway(api_id, {name: _handler(h) for name, h in FUNCTIONS.items()})
     user = {"username": "rehearsal", "password": "correct horse battery", "email": "r@example.com"}

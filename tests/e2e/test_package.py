@@ -64,7 +64,15 @@ def test_cfn_lint_finds_nothing(packaged: Path) -> None:
 def test_the_merge_keeps_chalice_and_adds_ours(packaged: Path) -> None:
     resources = _template(packaged)["Resources"]
     assert resources["RestAPI"]["Type"] == "AWS::Serverless::Api"
-    for name in ("APIHandler", "Bearer", "ApiHandlerRole", "BearerRole", "Table", "SigningKeys"):
+    for name in (
+        "APIHandler",
+        "Bearer",
+        "ApiHandlerRole",
+        "BearerRole",
+        "Table",
+        "SigningKeys",
+        "PublicKeys",
+    ):
         assert name in resources
     # The gateway answers and the API key switch went into Chalice's API document,
     # beside its own paths and authorizer.
@@ -96,8 +104,25 @@ def test_the_functions_name_what_the_template_creates(packaged: Path) -> None:
     assert stage in template["Parameters"]["Stage"]["AllowedValues"]
     table = resources["Table"]["Properties"]["TableName"]["Fn::Sub"]
     secret = resources["SigningKeys"]["Properties"]["Name"]["Fn::Sub"]
+    public = resources["PublicKeys"]["Properties"]["Name"]["Fn::Sub"]
     assert table.replace("${Stage}", stage) == env["TABLE_NAME"]
     assert secret.replace("${Stage}", stage) == env["SIGNING_KEY_SECRET"]
+    assert public.replace("${Stage}", stage) == env["PUBLIC_KEYS_SECRET"]
+
+
+def test_the_issuer_is_merged_beside_chalices_variables(packaged: Path) -> None:
+    """The merge adds ``ISSUER`` (the stack parameter) to the variables Chalice wrote for
+    the API and the authorizer, and keeps every one of Chalice's."""
+    template = _template(packaged)
+    resources = template["Resources"]
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
+    stage = resources["APIHandler"]["Properties"]["Environment"]["Variables"]["GATEHOUSE_STAGE"]
+    configured = config["stages"][stage]["environment_variables"]
+    for function in ("APIHandler", "Bearer"):
+        variables = resources[function]["Properties"]["Environment"]["Variables"]
+        assert variables == {**configured, "ISSUER": {"Ref": "Issuer"}}
+    assert "ISSUER" not in resources["SendMail"]["Properties"]["Environment"]["Variables"]
+    assert "Issuer" in template["Parameters"]
 
 
 def test_the_stage_traces_as_configured(packaged: Path) -> None:
@@ -150,9 +175,10 @@ def test_each_function_has_its_own_role_and_policy(packaged: Path) -> None:
     """``lambda_functions`` in .chalice/config.json gives the mail handler and the
     authorizer their own policy files: the mail handler's role can send through SES and
     poll the queue, and nothing of the table or the key ring; the authorizer's reads one
-    item and the key ring, nothing else; the API's role can enqueue but neither send
-    mail nor receive."""
+    item and the public keys' secret, nothing else; the API's role can enqueue but
+    neither send mail nor receive."""
     resources = _template(packaged)["Resources"]
+    stage = resources["APIHandler"]["Properties"]["Environment"]["Variables"]["GATEHOUSE_STAGE"]
     roles = {
         f: resources[f]["Properties"]["Role"]["Fn::GetAtt"][0]
         for f in ("APIHandler", "Bearer", "SendMail")
@@ -174,6 +200,15 @@ def test_each_function_has_its_own_role_and_policy(packaged: Path) -> None:
         "dynamodb:GetItem",
         "secretsmanager:GetSecretValue",
     }
+    [policy] = resources["BearerRole"]["Properties"]["Policies"]
+    [secrets] = [
+        s
+        for s in policy["PolicyDocument"]["Statement"]
+        if "secretsmanager:GetSecretValue" in s["Action"]
+    ]
+    assert (
+        secrets["Resource"] == f"arn:aws:secretsmanager:*:*:secret:gatehouse-{stage}-public-keys-*"
+    )
 
 
 def test_the_deploy_script_uploads_every_artifact_the_package_names(packaged: Path) -> None:

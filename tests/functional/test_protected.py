@@ -11,7 +11,14 @@ import pytest
 from chalice.test import HTTPResponse
 
 from chalicelib.config import Settings
-from chalicelib.keys import KeyRing, KeySource, LocalKeyFile, new_private_pem, ring_from_pems
+from chalicelib.keys import (
+    KeyRing,
+    KeySource,
+    LocalKeyFile,
+    PublicPart,
+    new_private_pem,
+    ring_from_pems,
+)
 from chalicelib.services import Services
 from chalicelib.tokens import AccessClaims, AccessTokens
 from tests.assertions import assert_problem, header
@@ -47,11 +54,13 @@ def assert_invalid_token(response: HTTPResponse) -> None:
 
 
 def tokens_like(
-    settings: Settings, *, keys: KeySource | None = None, clock: float | None = None
+    settings: Settings, *, keys: KeySource[KeyRing] | None = None, clock: float | None = None
 ) -> AccessTokens:
-    """An ``AccessTokens`` configured as the app's, with another clock or key source."""
+    """An ``AccessTokens`` configured as the app's, with another clock or key ring source."""
+    source = keys if keys is not None else LocalKeyFile(settings.key_file)
     return AccessTokens(
-        keys if keys is not None else LocalKeyFile(settings.key_file),
+        source,
+        PublicPart(source),
         issuer=settings.issuer,
         audience=settings.audience,
         lifetime=settings.access_token_seconds,

@@ -29,6 +29,9 @@ CHANGE_SET = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:changeSet/c/1"
 STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK}/1"
 STARTED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 URL = f"https://abc.execute-api.{REGION}.amazonaws.com/api/"
+#: The Issuer the stack's EndpointURL gives (no trailing slash, as the functions use it).
+ENDPOINT_ISSUER = URL.rstrip("/")
+DOMAIN = "https://auth.example.com"
 
 
 def _function(stage: str) -> dict[str, Any]:
@@ -54,6 +57,7 @@ def write_package(directory: Path, stage: str = "dev", padding: int = 0) -> Path
             "Stage": {"Type": "String", "AllowedValues": ["dev", "prod"]},
             "WebAcl": {"Type": "String", "AllowedValues": ["true", "false"], "Default": "false"},
             "LogRetentionDays": {"Type": "Number", "Default": 90},
+            "Issuer": {"Type": "String", "Default": ""},
         },
         "Resources": {
             "ManagedLayer": {
@@ -155,7 +159,8 @@ class Cloud:
 
     def template_sent(self) -> dict[str, Any]:
         """The template CreateChangeSet named, read back from the bucket."""
-        [request] = self.sent["CreateChangeSet"]
+        [request, *again] = self.sent["CreateChangeSet"]
+        assert all(r["TemplateURL"] == request["TemplateURL"] for r in again)
         url = urlsplit(request["TemplateURL"])
         assert url.scheme == "https"
         bucket = url.netloc.split(".s3.")[0]
@@ -189,6 +194,7 @@ def cloud(mocked_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
 
 
 PARAMETERS = [
+    {"ParameterKey": "Issuer", "ParameterValue": DOMAIN},
     {"ParameterKey": "LogRetentionDays", "ParameterValue": "30"},
     {"ParameterKey": "Stage", "ParameterValue": "dev"},
     {"ParameterKey": "WebAcl", "ParameterValue": "true"},
@@ -204,6 +210,7 @@ def test_a_first_deploy_creates_the_bucket_uploads_and_creates_the_stack(
 ) -> None:
     package = write_package(tmp_path / "package", padding=deploy.MAX_TEMPLATE_BODY)
     monkeypatch.setenv("PARAM_LogRetentionDays", "30")
+    monkeypatch.setenv("PARAM_Issuer", DOMAIN + "/")  # a custom domain: one step
     cloud.no_stack()
     cloud.change_set("CREATE", PARAMETERS)
     cloud.change_set_status("CREATE_PENDING")
@@ -252,13 +259,14 @@ def test_a_redeploy_without_changes_uploads_nothing_and_keeps_the_parameters(
     CloudFormation's "no changes" is a success; the content-addressed artifacts are
     not uploaded again (the versioned bucket holds one version of each)."""
     package = write_package(tmp_path / "package")
-    previous = {"Stage": "dev", "WebAcl": "true", "LogRetentionDays": "30"}
+    previous = {"Stage": "dev", "WebAcl": "true", "LogRetentionDays": "30", "Issuer": DOMAIN}
     for _ in range(2):
         cloud.stack("UPDATE_COMPLETE", previous)
         expected: list[dict[str, Any]] = [
             {"ParameterKey": "Stage", "ParameterValue": "dev"},
             {"ParameterKey": "WebAcl", "UsePreviousValue": True},
             {"ParameterKey": "LogRetentionDays", "UsePreviousValue": True},
+            {"ParameterKey": "Issuer", "UsePreviousValue": True},
         ]
         cloud.change_set("UPDATE", expected, "TemplateBody")
         cloud.change_set_status(
@@ -283,8 +291,14 @@ def test_a_failed_update_prints_its_failed_events_and_exits_1(
     cloud: Cloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     package = write_package(tmp_path / "package", padding=deploy.MAX_TEMPLATE_BODY)
-    cloud.stack("UPDATE_COMPLETE", {"Stage": "dev"})
-    cloud.change_set("UPDATE", [{"ParameterKey": "Stage", "ParameterValue": "dev"}])
+    cloud.stack("UPDATE_COMPLETE", {"Stage": "dev", "Issuer": DOMAIN})
+    cloud.change_set(
+        "UPDATE",
+        [
+            {"ParameterKey": "Stage", "ParameterValue": "dev"},
+            {"ParameterKey": "Issuer", "UsePreviousValue": True},
+        ],
+    )
     cloud.change_set_status("CREATE_COMPLETE")
     cloud.executed()
     cloud.stack("UPDATE_ROLLBACK_IN_PROGRESS")
@@ -334,6 +348,7 @@ def test_a_named_bucket_is_used_never_created(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("DEPLOY_BUCKET", "my-missing-artifacts")
+    cloud.no_stack()
     assert cloud.run(write_package(tmp_path / "package")) == 2
     assert "my-missing-artifacts" in capsys.readouterr().err
     assert cloud.s3.list_buckets()["Buckets"] == []
@@ -346,6 +361,126 @@ def test_a_package_of_another_stage_or_none_is_refused(
     assert "packaged for stage 'prod'" in capsys.readouterr().err
     assert cloud.run(tmp_path / "nothing") == 2
     assert "make package STAGE=dev" in capsys.readouterr().err
+
+
+def _deployed(cloud: Cloud, kind: str, parameters: list[dict[str, Any]]) -> None:
+    """One change set of ``kind`` created, executed and completed."""
+    cloud.change_set(kind, parameters)
+    cloud.change_set_status("CREATE_COMPLETE")
+    cloud.executed()
+    cloud.stack(f"{kind}_IN_PROGRESS")
+    cloud.stack(f"{kind}_COMPLETE")
+
+
+def test_a_first_deploy_without_an_issuer_sets_it_from_the_new_stacks_url(
+    cloud: Cloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The functions cannot name the API (a cycle), and its URL exists only once the
+    stack does: the stack is created with none, then updated with its EndpointURL.
+    Nothing is signed in between (the new key secrets are empty until rotate-key)."""
+    package = write_package(tmp_path / "package", padding=deploy.MAX_TEMPLATE_BODY)
+    cloud.no_stack()
+    _deployed(cloud, "CREATE", [{"ParameterKey": "Stage", "ParameterValue": "dev"}])
+    cloud.stack("CREATE_COMPLETE", {"Stage": "dev", "Issuer": ""})  # its outputs
+    _deployed(
+        cloud,
+        "UPDATE",
+        [
+            {"ParameterKey": "Issuer", "ParameterValue": ENDPOINT_ISSUER},
+            {"ParameterKey": "Stage", "ParameterValue": "dev"},
+        ],
+    )
+    cloud.stack("UPDATE_COMPLETE", {"Stage": "dev", "Issuer": ENDPOINT_ISSUER})
+
+    assert cloud.run(package) == 0
+
+    out = capsys.readouterr().out
+    assert f"setting Issuer to the new stack's EndpointURL, {ENDPOINT_ISSUER}" in out
+    assert "PARAM_Issuer=https://" in out
+    assert [r["ChangeSetType"] for r in cloud.sent["CreateChangeSet"]] == ["CREATE", "UPDATE"]
+    assert set(cloud.template_sent()["Resources"]) == {
+        "ManagedLayer",
+        "APIHandler",
+        "Bearer",
+        "ApiHandlerRole",
+    }  # uploaded once, named by both change sets
+
+
+def test_a_stack_without_an_issuer_gets_its_endpoint_url_in_one_step(
+    cloud: Cloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stack deployed before the parameter existed (or whose first deploy stopped
+    after its first step) already has its URL."""
+    package = write_package(tmp_path / "package")
+    cloud.stack("UPDATE_COMPLETE", {"Stage": "dev", "WebAcl": "true"})
+    cloud.change_set(
+        "UPDATE",
+        [
+            {"ParameterKey": "Issuer", "ParameterValue": ENDPOINT_ISSUER},
+            {"ParameterKey": "Stage", "ParameterValue": "dev"},
+            {"ParameterKey": "WebAcl", "UsePreviousValue": True},
+        ],
+        "TemplateBody",
+    )
+    cloud.change_set_status("CREATE_COMPLETE")
+    cloud.executed()
+    cloud.stack("UPDATE_COMPLETE")
+    cloud.stack("UPDATE_COMPLETE")  # the outputs
+
+    assert cloud.run(package) == 0
+
+    assert f"Issuer: {ENDPOINT_ISSUER} (the stack's EndpointURL)" in capsys.readouterr().out
+
+
+def test_a_given_issuer_replaces_the_stacks(cloud: Cloud, tmp_path: Path) -> None:
+    package = write_package(tmp_path / "package")
+    cloud.stack("UPDATE_COMPLETE", {"Stage": "dev", "Issuer": ENDPOINT_ISSUER})
+    cloud.change_set(
+        "UPDATE",
+        [
+            {"ParameterKey": "Issuer", "ParameterValue": DOMAIN},
+            {"ParameterKey": "Stage", "ParameterValue": "dev"},
+        ],
+        "TemplateBody",
+    )
+    cloud.change_set_status("CREATE_COMPLETE")
+    cloud.executed()
+    cloud.stack("UPDATE_COMPLETE")
+    cloud.stack("UPDATE_COMPLETE")
+
+    assert cloud.run(package, "--parameter", f"Issuer={DOMAIN}") == 0
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        "",
+        "http://auth.example.com",
+        "auth.example.com",
+        "https://",
+        "https:///api",
+        "https://auth.example.com/?next=1",
+        "https://auth.example.com/#top",
+        "https://auth example.com",
+        "ftp://auth.example.com",
+    ],
+)
+def test_an_issuer_that_is_not_https_is_refused_before_anything_happens(
+    cloud: Cloud,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    issuer: str,
+) -> None:
+    monkeypatch.setenv("PARAM_Issuer", issuer)
+
+    assert cloud.run(write_package(tmp_path / "package")) == 2
+
+    err = capsys.readouterr().err
+    assert "is not an https URL: pass PARAM_Issuer=https://" in err
+    assert "EndpointURL" in err
+    assert cloud.sent == {}
+    assert cloud.s3.list_buckets()["Buckets"] == []
 
 
 TEMPLATE = {

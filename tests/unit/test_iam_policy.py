@@ -10,12 +10,15 @@ API, ``services.delivery()`` for the mail handler) with the stage's environment 
 records the services of the clients created. The authorizer builds the API's clients
 too, but its path is one token check, so that would grant it every table write: its
 calls are instead recorded while it answers tokens against moto (``authorizer_calls``),
-and each must be one the scan finds. Each function's policy
-file (``.chalice/config.json``, resolved by Chalice's own ``Config``, per function
-through ``lambda_functions``) must allow every such call on that stage's table, secret,
-SES identity or mail queue, and must grant nothing else: no action no code of that
-function calls, besides the Lambda runtime's log writes, X-Ray's trace writes when the
-stage traces, and the receive/delete actions of Lambda's SQS event source mapping for a
+each with the table or secret it names, and each must be one the scan finds. Each
+function's policy file (``.chalice/config.json``, resolved by Chalice's own ``Config``,
+per function through ``lambda_functions``) must allow every such call on that stage's
+table, secrets, SES identity or mail queue (a scanned call may reach each of the stage's
+resources of its service; a recorded one, the one it named), and must grant nothing
+else: no action no code of that function calls, no such action on a stage resource none
+of its calls reaches (the authorizer reads the public keys' secret, never the signing
+keys'), besides the Lambda runtime's log writes, X-Ray's trace writes when the stage
+traces, and the receive/delete actions of Lambda's SQS event source mapping for a
 function subscribed to the queue (Chalice adds those only to a generated policy). Calls
 made only by operator commands (``scripts.admin``, the local table setup) are listed in
 ``OPERATOR_ONLY`` and must *not* be granted.
@@ -31,7 +34,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +92,9 @@ class Call:
     function: str
     line: int
     action: str
+    #: The ARN a recorded call named (its table or secret); None for a scanned call,
+    #: which may reach any of the stage's resources of its service.
+    resource: str | None = None
 
 
 def _operations() -> dict[str, set[str]]:
@@ -160,19 +166,41 @@ def code_calls() -> list[Call]:
     return calls
 
 
-def _resources(stage: str) -> dict[str, str]:
-    """A concrete ARN per service that the stage's functions touch."""
+_ARN = "arn:aws:{}:eu-west-1:123456789012:{}"
+
+
+def _table_arn(name: str) -> str:
+    return _ARN.format("dynamodb", f"table/{name}")
+
+
+def _secret_arn(name: str) -> str:
+    """A secret's ARN: its name and the six random characters Secrets Manager adds."""
+    return _ARN.format("secretsmanager", f"secret:{name}-AbC123")
+
+
+def _resources(stage: str) -> dict[str, tuple[str, ...]]:
+    """Concrete ARNs, per service, of what the stage's functions touch: the table, the
+    signing keys' and the public keys' secrets (in that order), the SES identity and
+    the mail queue."""
     config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
     env = config["stages"][stage]["environment_variables"]
-    account = "arn:aws:{}:eu-west-1:123456789012:{}"
     return {
-        "dynamodb": account.format("dynamodb", f"table/{env['TABLE_NAME']}"),
-        "secretsmanager": account.format(
-            "secretsmanager", f"secret:{env['SIGNING_KEY_SECRET']}-AbC123"
+        "dynamodb": (_table_arn(env["TABLE_NAME"]),),
+        "secretsmanager": (
+            _secret_arn(env["SIGNING_KEY_SECRET"]),
+            _secret_arn(env["PUBLIC_KEYS_SECRET"]),
         ),
-        "ses": account.format("ses", f"identity/{env['MAIL_SENDER'].split('@')[1]}"),
-        "sqs": account.format("sqs", env["MAIL_QUEUE_NAME"]),
+        "ses": (_ARN.format("ses", f"identity/{env['MAIL_SENDER'].split('@')[1]}"),),
+        "sqs": (_ARN.format("sqs", env["MAIL_QUEUE_NAME"]),),
     }
+
+
+def reaches(call: Call, resources: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """What ``call`` may act on: the resource it was recorded naming, else every one of
+    the stage's resources of its service."""
+    if call.resource is not None:
+        return (call.resource,)
+    return resources[call.action.split(":")[0]]
 
 
 def _listed(value: Any) -> list[str]:
@@ -190,14 +218,32 @@ def allows(policy: dict[str, Any], action: str, resource: str) -> bool:
     return False
 
 
-def missing(policy: dict[str, Any], calls: list[Call], resources: dict[str, str]) -> list[Call]:
+def missing(
+    policy: dict[str, Any], calls: list[Call], resources: dict[str, tuple[str, ...]]
+) -> list[Call]:
     operator = {(a, f, c) for a, f, c in OPERATOR_ONLY}
     return [
         call
         for call in calls
         if (call.path, call.function, call.action) not in operator
-        and not allows(policy, call.action, resources[call.action.split(":")[0]])
+        and not all(allows(policy, call.action, r) for r in reaches(call, resources))
     ]
+
+
+def wider(
+    policy: dict[str, Any], calls: list[Call], resources: dict[str, tuple[str, ...]]
+) -> set[tuple[str, str]]:
+    """(action, resource) pairs the policy allows on one of the stage's resources that
+    none of ``calls`` making that action reaches: the action is needed, but not there."""
+    reached: dict[str, set[str]] = {}
+    for call in calls:
+        reached.setdefault(call.action, set()).update(reaches(call, resources))
+    return {
+        (action, resource)
+        for action, touched in reached.items()
+        for resource in resources[action.split(":")[0]]
+        if resource not in touched and allows(policy, action, resource)
+    }
 
 
 STAGES = ("dev", "prod")
@@ -314,19 +360,31 @@ def _authorize(token: str) -> str:
     return effect
 
 
+def _named(params: dict[str, Any]) -> str | None:
+    """The ARN of the table or secret a call's parameters name (the calls the authorizer
+    can make name one by ``TableName`` or ``SecretId``)."""
+    if "TableName" in params:
+        return _table_arn(params["TableName"])
+    if "SecretId" in params:
+        return _secret_arn(params["SecretId"])
+    return None
+
+
 @functools.cache
 def authorizer_calls(stage: str) -> tuple[Call, ...]:
     """Every AWS call the authorizer makes on ``stage``, recorded (botocore's
-    ``_make_api_call``) while a cold container answers a valid token, one of an ended
-    session and a malformed one, against moto holding the stage's table (with a user
-    and two sessions, one ended) and signing-key secret. The answers are checked, so
-    the recorded path is the real one and not an error's; the setup's own calls (a
-    separately built ``Services``, as the API would) are left out."""
+    ``_make_api_call``) with the resource it names, while a cold container answers a
+    valid token, one of an ended session and a malformed one, against moto holding the
+    stage's table (with a user and two sessions, one ended) and its two key secrets.
+    The answers are checked, so the recorded path is the real one and not an error's;
+    the setup's own calls (a separately built ``Services``, as the API would) are left
+    out."""
     made: list[Call] = []
     original = BaseClient._make_api_call  # type: ignore[attr-defined]  # botocore-stubs omit it
 
     def record(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-        made.append(_call_site(f"{SERVICES[self.meta.service_model.service_name]}:{operation}"))
+        call = _call_site(f"{SERVICES[self.meta.service_model.service_name]}:{operation}")
+        made.append(replace(call, resource=_named(params)))
         return original(self, operation, params)
 
     with as_deployed(stage) as patch, mock_aws():
@@ -336,9 +394,11 @@ def authorizer_calls(stage: str) -> tuple[Call, ...]:
         patch.setenv("BCRYPT_COST", "4")
         settings = Settings.from_env()
         dynamo.create_table(boto3.client("dynamodb", region_name=REGION), settings.table_name)
-        boto3.client("secretsmanager", region_name=REGION).create_secret(
-            Name=str(settings.signing_key_secret),
-            SecretString=KeyDocument.new(int(time.time())).dumps(),
+        document = KeyDocument.new(int(time.time()))
+        secrets = boto3.client("secretsmanager", region_name=REGION)
+        secrets.create_secret(Name=str(settings.signing_key_secret), SecretString=document.dumps())
+        secrets.create_secret(
+            Name=str(settings.public_keys_secret), SecretString=document.ring().public().dumps()
         )
         api = services.Services.build(settings)
         user = api.accounts.register(Registration("alice", "correct horse battery staple"))
@@ -415,15 +475,17 @@ def test_the_handlers_build_the_clients_they_are_known_to_need() -> None:
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_the_authorizer_reads_the_session_and_the_key_ring_only(stage: str) -> None:
-    """What the recording saw: the key ring read on a cold start and one GetItem per
-    token that verifies (the ended session's too), each a call the scan finds in the
-    same function, through a client the authorizer builds (the SQS one goes unused)."""
+def test_the_authorizer_reads_the_session_and_the_public_keys_only(stage: str) -> None:
+    """What the recording saw: the public keys' secret read on a cold start (never the
+    signing keys') and one GetItem of the stage's table per token that verifies (the
+    ended session's too), each a call the scan finds in the same function, through a
+    client the authorizer builds (the SQS one goes unused)."""
     recorded = authorizer_calls(stage)
-    assert sorted(c.action for c in recorded) == [
-        "dynamodb:GetItem",
-        "dynamodb:GetItem",
-        "secretsmanager:GetSecretValue",
+    table, (_, public) = _resources(stage)["dynamodb"][0], _resources(stage)["secretsmanager"]
+    assert sorted((c.action, c.resource) for c in recorded) == [
+        ("dynamodb:GetItem", table),
+        ("dynamodb:GetItem", table),
+        ("secretsmanager:GetSecretValue", public),
     ]
     scanned = {(c.path, c.function, c.action) for c in code_calls()}
     assert {(c.path, c.function, c.action) for c in recorded} <= scanned
@@ -441,8 +503,11 @@ def test_the_policy_grants_every_action_the_code_calls(stage: str, function: str
 
 @pytest.mark.parametrize(("stage", "function"), CASES)
 def test_the_policy_grants_nothing_the_function_does_not_call(stage: str, function: str) -> None:
-    extra = surplus(_policy(stage, function), needed(stage, function))
+    policy = _policy(stage, function)
+    extra = surplus(policy, needed(stage, function))
     assert not extra, f"{policy_file(stage, function)} grants {sorted(extra)} to {function}"
+    beyond = wider(policy, function_calls(stage, function), _resources(stage))
+    assert not beyond, f"{policy_file(stage, function)} grants {sorted(beyond)} to {function}"
 
 
 def test_the_authorizer_check_fails_on_a_missing_or_an_extra_grant() -> None:
@@ -463,20 +528,73 @@ def test_the_authorizer_check_fails_on_a_missing_or_an_extra_grant() -> None:
     )
 
 
+def _with_secret_grant(policy: dict[str, Any], resources: list[str]) -> dict[str, Any]:
+    """``policy`` with its GetSecretValue statement's resources replaced."""
+    changed: dict[str, Any] = json.loads(json.dumps(policy))
+    [statement] = [
+        s for s in changed["Statement"] if "secretsmanager:GetSecretValue" in _listed(s["Action"])
+    ]
+    statement["Resource"] = resources
+    return changed
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_authorizer_granted_the_signing_keys_fails(stage: str) -> None:
+    """The broken policies: the signing keys' secret beside the public one, a wildcard
+    over the stage's secrets, and the signing keys' secret instead of the public one.
+    Each grants the authorizer what could mint tokens, and the check says so."""
+    resources = _resources(stage)
+    signing, public = resources["secretsmanager"]
+    policy = _policy(stage, AUTHORIZER)
+    calls = function_calls(stage, AUTHORIZER)
+    assert not missing(policy, calls, resources)
+    assert not wider(policy, calls, resources)
+    granted = f"arn:aws:secretsmanager:*:*:secret:gatehouse-{stage}-signing-keys-*"
+    published = f"arn:aws:secretsmanager:*:*:secret:gatehouse-{stage}-public-keys-*"
+
+    beside = _with_secret_grant(policy, [published, granted])
+    assert wider(beside, calls, resources) == {("secretsmanager:GetSecretValue", signing)}
+    every = _with_secret_grant(policy, [f"arn:aws:secretsmanager:*:*:secret:gatehouse-{stage}-*"])
+    assert wider(every, calls, resources) == {("secretsmanager:GetSecretValue", signing)}
+    instead = _with_secret_grant(policy, [granted])
+    assert [(c.action, c.resource) for c in missing(instead, calls, resources)] == [
+        ("secretsmanager:GetSecretValue", public)
+    ]
+    assert wider(instead, calls, resources) == {("secretsmanager:GetSecretValue", signing)}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_api_reads_both_key_secrets(stage: str) -> None:
+    """It signs (the ring) and verifies (the public keys): a policy with either secret
+    alone misses the other."""
+    resources = _resources(stage)
+    policy = _policy(stage, "api_handler")
+    calls = function_calls(stage, "api_handler")
+    for name in ("signing", "public"):
+        only = _with_secret_grant(
+            policy, [f"arn:aws:secretsmanager:*:*:secret:gatehouse-{stage}-{name}-keys-*"]
+        )
+        assert {c.action for c in missing(only, calls, resources)} == {
+            "secretsmanager:GetSecretValue"
+        }
+
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_the_api_cannot_mail_directly_nor_read_the_queue(stage: str) -> None:
     """The API function only enqueues; SES and the queue's receive side belong to the
     mail handler, whose role reaches neither the table nor the key ring."""
     resources = _resources(stage)
+    [ses], [sqs] = resources["ses"], resources["sqs"]
     for function in ("api_handler", "bearer"):
         policy = _policy(stage, function)
-        assert not allows(policy, "ses:SendEmail", resources["ses"])
+        assert not allows(policy, "ses:SendEmail", ses)
         for action in POLL_ACTIONS - {"sqs:GetQueueAttributes"}:
-            assert not allows(policy, action, resources["sqs"]), (function, action)
+            assert not allows(policy, action, sqs), (function, action)
     mail = _policy(stage, "send_mail")
     assert policy_file(stage, "send_mail") != policy_file(stage, "api_handler")
     for action in ("dynamodb:GetItem", "secretsmanager:GetSecretValue", "sqs:SendMessage"):
-        assert not allows(mail, action, resources[action.split(":")[0]]), action
+        for resource in resources[action.split(":")[0]]:
+            assert not allows(mail, action, resource), action
     [send] = [s for s in mail["Statement"] if "ses:SendEmail" in _listed(s["Action"])]
     sender = admin.stage_environment(stage)["MAIL_SENDER"]
     assert send["Condition"] == {"StringEquals": {"ses:FromAddress": sender}}
@@ -486,9 +604,10 @@ def test_the_api_cannot_mail_directly_nor_read_the_queue(stage: str) -> None:
 def test_operator_only_actions_are_not_granted(stage: str, function: str) -> None:
     resources = _resources(stage)
     granted = [
-        action
+        (action, resource)
         for _, _, action in OPERATOR_ONLY
-        if allows(_policy(stage, function), action, resources[action.split(":")[0]])
+        for resource in resources[action.split(":")[0]]
+        if allows(_policy(stage, function), action, resource)
     ]
     assert not granted
 

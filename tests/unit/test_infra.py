@@ -4,6 +4,7 @@ it promises (table, key, secret, gateway answers, alarms)."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -110,15 +111,56 @@ def test_the_table(template: dict[str, Any]) -> None:
     assert table["DeletionPolicy"] == "Retain"
 
 
-def test_the_key_and_the_secret(template: dict[str, Any]) -> None:
-    key = template["Resources"]["DataKey"]["Properties"]
+def test_the_key_and_the_secrets(template: dict[str, Any]) -> None:
+    """The signing keys' secret on the stack's KMS key; the public keys' secret beside
+    it, named as the stages' PUBLIC_KEYS_SECRET, on the AWS managed key (it holds only
+    what the JWKS route publishes). Both retained, both created empty: the first
+    ``scripts.admin rotate-key`` writes them."""
+    resources = template["Resources"]
+    key = resources["DataKey"]["Properties"]
     assert key["EnableKeyRotation"] is True
-    secret = template["Resources"]["SigningKeys"]["Properties"]
+    secret = resources["SigningKeys"]["Properties"]
     assert secret["Name"] == {"Fn::Sub": "gatehouse-${Stage}-signing-keys"}
     assert secret["KmsKeyId"] == {"Ref": "DataKey"}
-    # Created empty: the first `scripts.admin rotate-key` writes the key ring.
-    assert "SecretString" not in secret
-    assert "GenerateSecretString" not in secret
+    public = resources["PublicKeys"]["Properties"]
+    assert public["Name"] == {"Fn::Sub": "gatehouse-${Stage}-public-keys"}
+    assert "KmsKeyId" not in public
+    for name in ("SigningKeys", "PublicKeys"):
+        assert resources[name]["Type"] == "AWS::SecretsManager::Secret"
+        assert resources[name]["DeletionPolicy"] == resources[name]["UpdateReplacePolicy"]
+        assert resources[name]["DeletionPolicy"] == "Retain"
+        assert "SecretString" not in resources[name]["Properties"]
+        assert "GenerateSecretString" not in resources[name]["Properties"]
+    config = json.loads((render_infra.ROOT / ".chalice" / "config.json").read_text("utf-8"))
+    for stage in ("dev", "prod"):
+        env = config["stages"][stage]["environment_variables"]
+        assert env["PUBLIC_KEYS_SECRET"] == public["Name"]["Fn::Sub"].replace("${Stage}", stage)
+
+
+def test_the_issuer_parameter_reaches_the_api_and_the_authorizer(
+    template: dict[str, Any],
+) -> None:
+    """``ISSUER`` cannot name the API in Chalice's config (the API refers to the
+    functions), so it is a stack parameter, merged into the two functions that issue or
+    check tokens; the mail handler sends what was queued and needs none. Empty, or an
+    https URL without query or fragment."""
+    issuer = template["Parameters"]["Issuer"]
+    assert (issuer["Type"], issuer["Default"]) == ("String", "")
+    resources = template["Resources"]
+    for function in ("APIHandler", "Bearer"):
+        assert resources[function] == {
+            "Properties": {"Environment": {"Variables": {"ISSUER": {"Ref": "Issuer"}}}}
+        }
+    assert "Properties" not in resources["SendMail"]
+    pattern = re.compile(issuer["AllowedPattern"])
+    for good in (
+        "",
+        "https://auth.example.com",
+        "https://abc.execute-api.us-east-1.amazonaws.com/api/",
+    ):
+        assert pattern.fullmatch(good), good
+    for bad in ("http://auth.example.com", "https://", "https://a b", "https://a/?x=1", "ftp://a"):
+        assert not pattern.fullmatch(bad), bad
 
 
 def test_the_alarms(template: dict[str, Any]) -> None:
@@ -213,21 +255,27 @@ def _key_grants(template: dict[str, Any], role: str) -> dict[str, set[str]]:
 
 
 def test_each_function_uses_the_key_only_as_far_as_it_must(template: dict[str, Any]) -> None:
-    """The authorizer only reads (a session item, the key ring): it may decrypt through
-    DynamoDB and Secrets Manager, never encrypt or make data keys; the API also writes
-    the table and the queue; the mail handler only reads the queue."""
+    """The authorizer only reads a session item: it may decrypt through DynamoDB, never
+    through Secrets Manager (the public keys' secret is not on this key, and the signing
+    keys' must stay out of its reach), never encrypt or make data keys; the API also
+    reads the signing keys' secret (that secret only) and writes the table and the
+    queue; the mail handler only reads the queue."""
     read = {"kms:Decrypt", "kms:DescribeKey"}
     write = {"kms:Encrypt", "kms:GenerateDataKey*"}
-    assert _key_grants(template, "BearerRole") == {
-        "secretsmanager": {"kms:Decrypt"},
-        "dynamodb": read,
-    }
+    assert _key_grants(template, "BearerRole") == {"dynamodb": read}
     assert _key_grants(template, "ApiHandlerRole") == {
         "secretsmanager": {"kms:Decrypt"},
         "dynamodb": read | write,
         "sqs": {"kms:Decrypt", "kms:GenerateDataKey*"},
     }
     assert _key_grants(template, "SendMailRole") == {"sqs": {"kms:Decrypt"}}
+    resources = template["Resources"]
+    grant = resources["ApiReadsTheSigningKeySecret"]["Properties"]
+    assert grant["Roles"] == [{"Ref": "ApiHandlerRole"}]
+    [statement] = grant["PolicyDocument"]["Statement"]
+    # Secrets Manager names the secret in the encryption context of every data key.
+    context = statement["Condition"]["StringEquals"]["kms:EncryptionContext:SecretARN"]
+    assert context == {"Ref": "SigningKeys"}
 
 
 def test_the_access_log(template: dict[str, Any]) -> None:

@@ -10,8 +10,10 @@ import base64
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from chalicelib import errors
 from chalicelib.keys import (
@@ -20,7 +22,9 @@ from chalicelib.keys import (
     KeyRing,
     KeySource,
     LocalKeyFile,
+    PublicPart,
     StoredKey,
+    VerifyingKeys,
     new_private_pem,
     ring_from_pems,
     thumbprint,
@@ -237,9 +241,12 @@ class StaticKeys:
         return self.document.ring()
 
 
-def tokens_on(source: KeySource, clock: Clock | None = None) -> AccessTokens:
+def tokens_on(source: KeySource[KeyRing], clock: Clock | None = None) -> AccessTokens:
+    """Tokens that sign with ``source``'s ring and verify with its public part, as the
+    local stage's do."""
     return AccessTokens(
         source,
+        PublicPart(source),
         issuer="gatehouse-test",
         audience="gatehouse-test-api",
         lifetime=900,
@@ -393,6 +400,7 @@ def test_a_token_from_a_rotated_container_verifies_here_after_the_gap(
     clock = Clock()
     here = tokens_on(key_file, clock)
     old_token = here.issue("u" * 32, "alice", "s" * 32)
+    assert here.verify(old_token).username == "alice"  # a warm container: keys read
     rotate(key_file)
     elsewhere = tokens_on(key_file, Clock(clock.now))  # a container started after the rotation
     new_token = elsewhere.issue("u" * 32, "alice", "s" * 32)
@@ -403,3 +411,194 @@ def test_a_token_from_a_rotated_container_verifies_here_after_the_gap(
 
     assert here.verify(new_token).username == "alice"
     assert here.verify(old_token).username == "alice"
+
+
+# ------------------------------------------------------------------ the public keys
+
+
+def jwk_set(document: KeyDocument) -> dict[str, Any]:
+    """The document's public JWK Set, as the public keys' secret holds it."""
+    return document.ring().public().jwks()
+
+
+def test_the_public_part_holds_every_verifying_key_and_nothing_that_signs(
+    rotated: KeyDocument,
+) -> None:
+    public = rotated.ring().public()
+
+    assert type(public) is VerifyingKeys
+    assert set(public.verifying) == {k.kid for k in rotated.keys}
+    assert public.jwks() == rotated.ring().jwks()
+    for jwk in public.jwks()["keys"]:
+        assert set(jwk) == {"kty", "kid", "alg", "use", "n", "e"}
+
+
+def test_a_jwk_set_round_trips(rotated: KeyDocument) -> None:
+    public = rotated.ring().public()
+
+    parsed = VerifyingKeys.parse(public.dumps())
+
+    assert parsed == public
+    assert parsed.dumps() == public.dumps()
+
+
+def test_a_token_verifies_through_the_public_part_of_its_ring(
+    key_file: LocalKeyFile, document: KeyDocument
+) -> None:
+    tokens = tokens_on(key_file)
+    token = tokens.issue("u" * 32, "alice", "s" * 32)
+
+    assert tokens.verify(token).username == "alice"
+    assert set(tokens.ring.verifying) == {document.signing_kid}
+    assert type(tokens.ring) is VerifyingKeys
+
+
+def _one_key(document: KeyDocument, **changes: Any) -> str:
+    """The document's JWK Set with its one key's members changed (``None`` drops one)."""
+    raw = jwk_set(document)
+    [jwk] = raw["keys"]
+    for name, value in changes.items():
+        if value is None:
+            jwk.pop(name)
+        else:
+            jwk[name] = value
+    return json.dumps(raw)
+
+
+PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth"]
+
+
+@pytest.mark.parametrize("member", PRIVATE_MEMBERS)
+def test_a_jwk_set_with_a_private_member_is_refused(document: KeyDocument, member: str) -> None:
+    with pytest.raises(ValueError, match="private"):
+        VerifyingKeys.parse(_one_key(document, **{member: "AQAB"}))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"alg": "RS512"},
+        {"alg": "HS256"},
+        {"alg": "none"},
+        {"alg": "ES256"},
+        {"alg": None},
+        {"kty": "EC"},
+        {"kty": "oct"},
+        {"use": "enc"},
+    ],
+)
+def test_a_jwk_set_with_a_key_that_is_not_rs256_is_refused(
+    document: KeyDocument, changes: dict[str, Any]
+) -> None:
+    with pytest.raises(ValueError, match="RS256"):
+        VerifyingKeys.parse(_one_key(document, **changes))
+
+
+def _short_key() -> dict[str, Any]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key()  # noqa: S505  # refused: the point
+    numbers = key.public_numbers()
+
+    def b64(value: int) -> str:
+        raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+    return {
+        "kty": "RSA",
+        "kid": thumbprint(key),
+        "alg": "RS256",
+        "use": "sig",
+        "n": b64(numbers.n),
+        "e": b64(numbers.e),
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json",
+        "null",
+        "[]",
+        "{}",
+        '{"keys": []}',
+        '{"keys": {}}',
+        '{"keys": ["a"]}',
+        '{"keys": [{}]}',
+        json.dumps({"keys": [_short_key()]}),
+    ],
+)
+def test_a_malformed_jwk_set_is_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        VerifyingKeys.parse(text)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"kid": "another-kid"},
+        {"kid": None},
+        {"kid": 5},
+        {"n": None},
+        {"n": 5},
+        {"e": "AQAB="},  # padding
+        {"e": "AAEAAQ"},  # a leading zero octet
+        {"e": "AQ$AB"},  # a character outside base64url
+        {"e": "Ag"},  # even: not an RSA exponent
+        {"x5c": ["MIIB"]},  # a member we never write
+    ],
+)
+def test_a_jwk_whose_members_are_wrong_is_refused(
+    document: KeyDocument, changes: dict[str, Any]
+) -> None:
+    with pytest.raises(ValueError):
+        VerifyingKeys.parse(_one_key(document, **changes))
+
+
+def test_a_jwk_set_naming_a_key_twice_is_refused(document: KeyDocument) -> None:
+    raw = jwk_set(document)
+    raw["keys"] *= 2
+
+    with pytest.raises(ValueError, match="twice"):
+        VerifyingKeys.parse(json.dumps(raw))
+
+
+class StaticJwks:
+    """A verifying key source that hands out whatever JWK Set text it holds now."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def load(self) -> VerifyingKeys:
+        return VerifyingKeys.parse(self.text)
+
+
+def test_an_unknown_kid_rereads_the_verifying_source(
+    document: KeyDocument, rotated: KeyDocument
+) -> None:
+    clock = Clock()
+    source = StaticJwks(json.dumps(jwk_set(document)))
+    cache = KeyCache(source, clock, max_age=MAX_AGE, reload_gap=RELOAD_GAP)
+    assert cache.verifying_key(document.signing_kid) is not None
+    source.text = json.dumps(jwk_set(rotated))
+
+    assert cache.verifying_key(rotated.signing_kid) is None  # within the gap
+    clock.now += RELOAD_GAP + 1
+    assert cache.verifying_key(rotated.signing_kid) is not None
+
+
+def test_a_broken_jwk_set_keeps_the_last_verifying_keys(document: KeyDocument) -> None:
+    clock = Clock()
+    source = StaticJwks(json.dumps(jwk_set(document)))
+    cache = KeyCache(source, clock, max_age=MAX_AGE, reload_gap=RELOAD_GAP)
+    assert cache.verifying_key(document.signing_kid) is not None
+    source.text = _one_key(document, d="AQAB")  # a private key slipped in
+
+    clock.now += MAX_AGE + 1
+
+    assert set(cache.ring.verifying) == {document.signing_kid}
+
+
+def test_a_first_broken_jwk_set_is_service_unavailable(document: KeyDocument) -> None:
+    cache = KeyCache(StaticJwks(_one_key(document, alg="HS256")), Clock())
+
+    with pytest.raises(errors.ServiceUnavailable):
+        cache.verifying_key(document.signing_kid)

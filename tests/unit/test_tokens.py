@@ -22,7 +22,14 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from jwt.algorithms import RSAAlgorithm
 
 from chalicelib import errors
-from chalicelib.keys import KeyRing, LocalKeyFile, new_private_pem, ring_from_pems, thumbprint
+from chalicelib.keys import (
+    KeyRing,
+    LocalKeyFile,
+    PublicPart,
+    new_private_pem,
+    ring_from_pems,
+    thumbprint,
+)
 from chalicelib.tokens import (
     MAX_TOKEN_LENGTH,
     AccessTokens,
@@ -48,8 +55,9 @@ class StaticKeys:
 
 def make_tokens(ring: KeyRing, *, now: float | None = None) -> AccessTokens:
     clock = (lambda: now) if now is not None else time.time
+    keys = StaticKeys(ring)
     return AccessTokens(
-        StaticKeys(ring), issuer=ISSUER, audience=AUDIENCE, lifetime=LIFETIME, clock=clock
+        keys, PublicPart(keys), issuer=ISSUER, audience=AUDIENCE, lifetime=LIFETIME, clock=clock
     )
 
 
@@ -166,7 +174,7 @@ def test_a_token_signed_by_an_older_key_still_in_the_ring_verifies() -> None:
 
     token = old_tokens.issue("user-1", "alice", "session-1")
 
-    assert rotated.ring.signing.kid != old_tokens.ring.signing.kid
+    assert rotated.signing.ring.signing.kid != old_tokens.signing.ring.signing.kid
     assert rotated.verify(token).user_id == "user-1"
 
 
