@@ -9,7 +9,16 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from chalice.app import AuthRequest, AuthResponse, Chalice, Request, Response, SQSEvent
+from chalice.app import (
+    AuthRequest,
+    AuthResponse,
+    Chalice,
+    CloudWatchEvent,
+    Rate,
+    Request,
+    Response,
+    SQSEvent,
+)
 
 from chalicelib import (
     config,
@@ -376,6 +385,14 @@ def openapi_json() -> Response:
 def _openapi_document() -> dict[str, Any]:
     """Built on first request, once per container: every route is declared by then."""
     return openapi.document(app, BODIES)
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS))
+def rotate_keys(event: CloudWatchEvent) -> None:
+    """The signing keys' scheduled step (chalicelib/rotation.py): publish a new key,
+    let it sign once every cache has seen it, retire the old one once no live token
+    can carry it. Hourly, so each wait ends within the hour after it is due."""
+    services.rotation(config.Settings.from_env()).run()
 
 
 #: One message per invocation: a failed send is retried alone, never resending the

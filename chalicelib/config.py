@@ -90,6 +90,11 @@ class Settings:
     #: Deployed stages: the secret holding only the public JWKS, which is all the
     #: authorizer may read (``rotate-key`` writes it beside the private ring).
     public_keys_secret: str | None = None
+    #: Scheduled key rotation (rotation.py): a key signs this many days; every cache of
+    #: the keys (JWKS 300 s, the containers' key caches 300 s) catches up within
+    #: ``key_overlap_seconds``, so a new key is published that long before it signs.
+    key_rotation_days: int = 30
+    key_overlap_seconds: int = 600
     #: Failures allowed per hour/day: per account name, per client IP, and forgot-password
     #: requests per email (see throttle.py).
     throttle_account: tuple[int, int] = (10, 50)
@@ -156,6 +161,8 @@ class Settings:
             key_file=Path(env.get("KEY_FILE") or PROJECT_DIR / ".local" / "signing-keys.json"),
             signing_key_secret=env.get("SIGNING_KEY_SECRET") or None,
             public_keys_secret=env.get("PUBLIC_KEYS_SECRET") or None,
+            key_rotation_days=_int(env, "KEY_ROTATION_DAYS", 30),
+            key_overlap_seconds=_int(env, "KEY_OVERLAP_SECONDS", 600),
             throttle_account=_pair(env, "THROTTLE_ACCOUNT", (10, 50)),
             throttle_ip=_pair(env, "THROTTLE_IP", (100, 1000)),
             throttle_forgot=_pair(env, "THROTTLE_FORGOT", (5, 20)),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -25,6 +26,7 @@ import secrets
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -203,21 +205,31 @@ def new_private_pem() -> str:
 
 @dataclass(frozen=True)
 class StoredKey:
+    """One key of the ring and where it is in its life (see rotation.py)."""
+
     kid: str
     private_pem: str
     created_at: int
+    #: When the public keys were seen to hold it (0: not yet): it may sign once every
+    #: cache of them has had time to see it.
+    published_at: int = 0
+    #: When it stopped signing (0: it still signs, never did, or nobody recorded it).
+    signed_until: int = 0
 
 
 @dataclass(frozen=True)
 class KeyDocument:
-    """What a key source stores: ``{"signing_kid": ..., "keys": [{"kid", "private_pem",
-    "created_at"}], "data_key": ...}``. Immutable; ``rotated`` and ``retired`` return new
-    documents. ``data_key`` (32 random bytes, base64) encrypts secrets kept in the table,
-    so a table dump alone reveals none of them; it survives every rotation."""
+    """What a key source stores: ``{"signing_kid": ..., "next_kid": ..., "keys": [{"kid",
+    "private_pem", "created_at", "published_at", "signed_until"}], "data_key": ...}``.
+    Immutable; every change returns a new document. ``next_kid`` is a key published
+    ahead of signing (scheduled rotation). ``data_key`` (32 random bytes, base64)
+    encrypts secrets kept in the table, so a table dump alone reveals none of them; it
+    survives every rotation."""
 
     signing_kid: str
     keys: tuple[StoredKey, ...]
     data_key: str = ""
+    next_kid: str = ""
 
     @classmethod
     def parse(cls, text: str) -> KeyDocument:
@@ -235,6 +247,9 @@ class KeyDocument:
                 kid=k.get("kid") or thumbprint(_load_private(k["private_pem"]).public_key()),
                 private_pem=k["private_pem"],
                 created_at=int(k.get("created_at", 0)),
+                # A key from before scheduled rotation was published when it was made.
+                published_at=int(k.get("published_at", k.get("created_at", 0))),
+                signed_until=int(k.get("signed_until", 0)),
             )
             for k in raw["keys"]
         )
@@ -242,10 +257,14 @@ class KeyDocument:
             raise ValueError("a private_pem is not a string")
         if not keys:
             raise ValueError("the key ring is empty")
+        kids = {k.kid for k in keys}
         signing = raw.get("signing_kid")
-        if signing not in {k.kid for k in keys}:
+        if signing not in kids:
             signing = keys[-1].kid
-        return cls(signing_kid=signing, keys=keys, data_key=str(raw.get("data_key", "")))
+        following = raw.get("next_kid") or ""
+        if following not in kids or following == signing:
+            following = ""
+        return cls(signing, keys, str(raw.get("data_key", "")), following)
 
     @classmethod
     def new(cls, now: int) -> KeyDocument:
@@ -261,8 +280,15 @@ class KeyDocument:
         return json.dumps(
             {
                 "signing_kid": self.signing_kid,
+                "next_kid": self.next_kid,
                 "keys": [
-                    {"kid": k.kid, "private_pem": k.private_pem, "created_at": k.created_at}
+                    {
+                        "kid": k.kid,
+                        "private_pem": k.private_pem,
+                        "created_at": k.created_at,
+                        "published_at": k.published_at,
+                        "signed_until": k.signed_until,
+                    }
                     for k in self.keys
                 ],
                 "data_key": self.data_key,
@@ -273,13 +299,53 @@ class KeyDocument:
         ring = ring_from_pems([k.private_pem for k in self.keys], self.signing_kid)
         return replace(ring, data_key=base64.b64decode(self.data_key))
 
-    def rotated(self, now: int) -> KeyDocument:
-        """A new key signs from now on; every older key keeps verifying."""
+    def key(self, kid: str) -> StoredKey | None:
+        return next((k for k in self.keys if k.kid == kid), None)
+
+    def _changed(
+        self, kid: str, *, published_at: int | None = None, signed_until: int | None = None
+    ) -> tuple[StoredKey, ...]:
+        def changed(key: StoredKey) -> StoredKey:
+            return replace(
+                key,
+                published_at=key.published_at if published_at is None else published_at,
+                signed_until=key.signed_until if signed_until is None else signed_until,
+            )
+
+        return tuple(changed(k) if k.kid == kid else k for k in self.keys)
+
+    def with_next(self, now: int) -> KeyDocument:
+        """A new key, to be published now and to sign later (``promoted``)."""
         pem = new_private_pem()
         kid = thumbprint(_load_private(pem).public_key())
-        return KeyDocument(
-            kid, (*self.keys, StoredKey(kid, pem, now)), self.data_key
-        ).with_data_key()
+        added = (*self.keys, StoredKey(kid, pem, now))
+        return replace(self, keys=added, next_kid=kid).with_data_key()
+
+    def published(self, kid: str, now: int) -> KeyDocument:
+        """``kid`` was seen in the public keys at ``now``."""
+        return replace(self, keys=self._changed(kid, published_at=now))
+
+    def signed_until_now(self, kid: str, now: int) -> KeyDocument:
+        """Record that ``kid`` (not the signer) signs nothing after ``now``."""
+        return replace(self, keys=self._changed(kid, signed_until=now))
+
+    def promoted(self, now: int) -> KeyDocument:
+        """The next key signs from ``now``; the one before it stops signing then."""
+        if not self.next_kid:
+            raise ValueError("there is no next key to promote")
+        keys = self._changed(self.signing_kid, signed_until=now)
+        return replace(self, keys=keys, signing_kid=self.next_kid, next_kid="")
+
+    def rotated(self, now: int) -> KeyDocument:
+        """A new key signs from now on (``rotate-key``: at once, for an emergency; the
+        schedule publishes first); every older key keeps verifying."""
+        return replace(self.with_next(now), next_kid="").promote_at_once(now)
+
+    def promote_at_once(self, now: int) -> KeyDocument:
+        newest = self.keys[-1].kid
+        if not self.signing_kid:
+            return replace(self, signing_kid=newest, next_kid="")
+        return replace(self, next_kid=newest).promoted(now)
 
     def retired(self, kid: str) -> KeyDocument:
         """Drop ``kid``: tokens it signed stop verifying. The signing key cannot be retired."""
@@ -288,7 +354,7 @@ class KeyDocument:
         kept = tuple(k for k in self.keys if k.kid != kid)
         if len(kept) == len(self.keys):
             raise ValueError(f"no key {kid!r} in the ring")
-        return replace(self, keys=kept)
+        return replace(self, keys=kept, next_kid="" if kid == self.next_kid else self.next_kid)
 
 
 _Keys_co = TypeVar("_Keys_co", bound=VerifyingKeys, covariant=True)
@@ -307,6 +373,15 @@ class KeyStore(KeySource[KeyRing], Protocol):
     def read(self) -> KeyDocument: ...
 
     def write(self, document: KeyDocument) -> None: ...
+
+    def read_versioned(self) -> tuple[KeyDocument | None, str]:
+        """The document (None if there is none yet) and a version naming it."""
+        ...
+
+    def write_if(self, document: KeyDocument, version: str) -> bool:
+        """Write ``document`` only if the stored one is still ``version``: False if it
+        changed meanwhile (another rotation won), so two runs never both write."""
+        ...
 
 
 class PublicKeyStore(KeySource[VerifyingKeys], Protocol):
@@ -353,6 +428,21 @@ class LocalKeyFile:
     def write(self, document: KeyDocument) -> None:
         self._place(document, exclusive=False)
 
+    def read_versioned(self) -> tuple[KeyDocument | None, str]:
+        document = self.read()
+        return document, _digest(self.path.read_text("utf-8"))
+
+    def write_if(self, document: KeyDocument, version: str) -> bool:
+        """Under an exclusive lock on a file beside the key file, so two processes
+        compare and write one after the other."""
+        lock = self.path.with_name(self.path.name + ".lock")
+        with lock.open("a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            if _digest(self.path.read_text("utf-8")) != version:
+                return False
+            self.write(document)
+            return True
+
     def _place(self, document: KeyDocument, *, exclusive: bool) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".keys-")
@@ -388,6 +478,40 @@ class SecretsManagerKeys:
 
     def write(self, document: KeyDocument) -> None:
         self._client.put_secret_value(SecretId=self.secret_id, SecretString=document.dumps())
+
+    def read_versioned(self) -> tuple[KeyDocument | None, str]:
+        """The current version; a secret created empty (no value yet) is ``(None, "")``."""
+        try:
+            secret = self._client.get_secret_value(SecretId=self.secret_id)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return None, ""
+            raise errors.ServiceUnavailable("The signing keys are unavailable.") from error
+        except BotoCoreError as error:
+            raise errors.ServiceUnavailable("The signing keys are unavailable.") from error
+        return KeyDocument.parse(secret["SecretString"]), str(secret["VersionId"])
+
+    def write_if(self, document: KeyDocument, version: str) -> bool:
+        """A compare-and-swap on the secret's versions: the new version's id is derived
+        from the one it replaces (``ClientRequestToken``), and Secrets Manager refuses a
+        second, different value under an id it has seen (``ResourceExistsException``),
+        so each version has at most one successor, whoever writes it."""
+        successor = uuid.uuid5(uuid.NAMESPACE_URL, f"gatehouse:{self.secret_id}:{version}")
+        try:
+            self._client.put_secret_value(
+                SecretId=self.secret_id,
+                SecretString=document.dumps(),
+                ClientRequestToken=str(successor),
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ResourceExistsException":
+                return False
+            raise
+        return True
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class SecretsManagerPublicKeys:

@@ -86,6 +86,13 @@ def count(logger: logging.Logger, metric: str, fields: dict[str, Any]) -> None:
     logger.warning(metric, extra={_FIELDS: {**fields, **emf([metric]), AUDIT: True}})
 
 
+def gauge(logger: logging.Logger, metric: str, value: float, fields: dict[str, Any]) -> None:
+    """A measured value worth an alarm (the signing key's age), as one audit line."""
+    measured = emf([metric])
+    measured["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] = "None"
+    logger.warning(metric, extra={_FIELDS: {**fields, **measured, metric: value, AUDIT: True}})
+
+
 def log_request(
     logger: logging.Logger, fields: dict[str, Any], started: float, metrics: Sequence[str] = ()
 ) -> None:

@@ -22,6 +22,7 @@ from chalicelib.mfa import Mfa, SecretBox, Totp
 from chalicelib.passkeys import PasskeyPolicy, Passkeys, RelyingParty
 from chalicelib.passwords import PasswordHasher, PasswordPolicy
 from chalicelib.recovery import Recovery, RecoveryTimes
+from chalicelib.rotation import Rotation, RotationPolicy
 from chalicelib.selfservice import SelfService
 from chalicelib.sessions import Lifetimes, Sessions
 from chalicelib.signup import Signup
@@ -44,6 +45,17 @@ def key_store(settings: Settings) -> KeyStores:
         SecretsManagerKeys(client, settings.signing_key_secret),
         SecretsManagerPublicKeys(client, published) if published else None,
     )
+
+
+def rotation(settings: Settings) -> Rotation:
+    """The key ring's scheduled rotation for the stage (the schedule and ``rotate-due``):
+    it needs the key stores only, no table."""
+    policy = RotationPolicy(
+        period=settings.key_rotation_days * 86400,
+        overlap=settings.key_overlap_seconds,
+        token_lifetime=settings.access_token_seconds,
+    )
+    return Rotation(key_store(settings), policy, time.time)
 
 
 MAIL_TRANSPORTS = ("sqs", "ses", "outbox")

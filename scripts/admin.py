@@ -6,6 +6,7 @@
     rotate-key                a new key signs from now on; older keys keep verifying
     retire-key KID            drop a key: tokens it signed stop verifying
     publish-keys              rewrite the public keys secret from the signing key ring
+    rotate-due                the scheduled rotation's steps due now (publish, sign, retire)
     sessions USER             list a user's live sessions
     end-sessions USER         end every session of a user
     disable USER | enable USER
@@ -87,18 +88,6 @@ def _messages_left(sqs: SQSClient, url: str) -> int:
     )
 
 
-def _holds_no_keys(error: GatehouseError) -> bool:
-    """True when the key source failed only because it holds no key document yet (a new,
-    empty secret), so a first rotation may start the ring. Any other failure (access
-    denied, throttling, a timeout) is not an empty ring: rotating from nothing would
-    overwrite every live key and sign everybody out."""
-    cause = error.__cause__
-    return (
-        isinstance(cause, ClientError)
-        and cause.response.get("Error", {}).get("Code") == "ResourceNotFoundException"
-    )
-
-
 class Admin:
     """Each command, given the built services and an output stream."""
 
@@ -120,35 +109,50 @@ class Admin:
             self.out.write(f"{key.kid}\t{key.created_at}\t{role}\n")
 
     def rotate_key(self) -> None:
-        """Add a key that signs from now on. The public keys are written first, then the
-        private ring: until the ring is written nothing signs with the new key, so a
-        failure in between leaves every token verifying (the public set only holds one
-        key more, which signed nothing; the next rotate-key or publish-keys rewrites it).
-        The other order would let the API sign with a key the authorizer cannot find."""
-        try:
-            document = self.keys.signing.read()
-        except GatehouseError as error:
-            if not _holds_no_keys(error):
-                raise
-            document = KeyDocument(signing_kid="", keys=())
-        rotated = document.rotated(int(time.time()))
+        """Add a key that signs from now on (at once: for an emergency; the schedule
+        publishes a key ``KEY_OVERLAP_SECONDS`` before it signs, see ``rotate-due``).
+        The public keys are written first, then the private ring: until the ring is
+        written nothing signs with the new key, so a failure in between leaves every
+        token verifying (the public set only holds one key more, which signed nothing;
+        the next run rewrites it). The other order would let the API sign with a key the
+        authorizer cannot find. The ring is written only if it did not change meanwhile."""
+        document, version = self.keys.signing.read_versioned()
+        rotated = (document or KeyDocument(signing_kid="", keys=())).rotated(int(time.time()))
         self.keys.publish(rotated)
-        self.keys.signing.write(rotated)
+        self._write(rotated, version)
         self.out.write(f"{rotated.signing_kid}\tsigning\n")
 
     def retire_key(self, kid: str) -> None:
         """Drop ``kid``: the private ring first, then the public keys. A failure in
         between leaves the public set as it was, so every token, the retired key's too,
-        still verifies: to the verifiers nothing has happened yet, and publish-keys
-        finishes the retirement. (The key never signs meanwhile: the signing key cannot
-        be retired.)"""
+        still verifies: to the verifiers nothing has happened yet, and publish-keys (or
+        the next scheduled run) finishes the retirement. (The key never signs meanwhile:
+        the signing key cannot be retired.)"""
+        document, version = self.keys.signing.read_versioned()
+        if document is None:
+            raise AdminError("the key ring is empty")
         try:
-            retired = self.keys.signing.read().retired(kid)
+            retired = document.retired(kid)
         except ValueError as error:
             raise AdminError(str(error)) from None
-        self.keys.signing.write(retired)
+        self._write(retired, version)
         self.keys.publish(retired)
         self.out.write(f"{kid}\tretired\n")
+
+    def rotate_due(self) -> None:
+        """Take every scheduled rotation step due now, as the hourly ``rotate_keys``
+        function does (chalicelib/rotation.py), and say what was done."""
+        outcome = services.rotation(self.svc.settings).run()
+        for step in outcome.steps:
+            self.out.write(step + "\n")
+        if outcome.conflict:
+            self.out.write("another run changed the key ring first; it carries on from there\n")
+        elif not outcome.steps:
+            self.out.write("nothing due\n")
+
+    def _write(self, document: KeyDocument, version: str) -> None:
+        if not self.keys.signing.write_if(document, version):
+            raise AdminError("the key ring changed meanwhile (a scheduled rotation?): run again")
 
     def publish_keys(self) -> None:
         """Rewrite the public keys from the private ring: for a stage deployed before the
@@ -259,6 +263,7 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("rotate-key")
     commands.add_parser("retire-key").add_argument("kid")
     commands.add_parser("publish-keys")
+    commands.add_parser("rotate-due")
     for name in ("sessions", "end-sessions", "disable", "enable", "mfa-off"):
         commands.add_parser(name).add_argument("user")
     commands.add_parser("export").add_argument("--output", type=Path)
@@ -273,6 +278,7 @@ def run(args: argparse.Namespace, admin: Admin) -> int:
         "rotate-key": admin.rotate_key,
         "retire-key": lambda: admin.retire_key(args.kid),
         "publish-keys": admin.publish_keys,
+        "rotate-due": admin.rotate_due,
         "sessions": lambda: admin.sessions(args.user),
         "end-sessions": lambda: admin.end_sessions(args.user),
         "disable": lambda: admin.set_disabled(args.user, True),

@@ -43,7 +43,7 @@ import botocore.session
 import pytest
 from botocore import xform_name
 from botocore.client import BaseClient
-from chalice.app import SQSEventConfig
+from chalice.app import ScheduledEventConfig, SQSEventConfig
 from chalice.config import Config
 from chalice.constants import SQS_EVENT_SOURCE_POLICY, XRAY_POLICY
 from moto import mock_aws
@@ -82,7 +82,12 @@ OPERATOR_ONLY = {
     ("chalicelib/dynamo.py", "create_table", "dynamodb:DescribeTable"): "its waiter",
     ("chalicelib/dynamo.py", "create_table", "dynamodb:UpdateTimeToLive"): "local setup",
     ("chalicelib/store.py", "scan_users", "dynamodb:Scan"): "admin export",
-    ("chalicelib/keys.py", "write", "secretsmanager:PutSecretValue"): "admin rotate-key",
+}
+#: (file, function, action) that only the key rotation makes (the ``rotate_keys``
+#: schedule and the operator's key commands): granted to that function alone.
+ROTATION_ONLY = {
+    ("chalicelib/keys.py", "write", "secretsmanager:PutSecretValue"): "publish the public keys",
+    ("chalicelib/keys.py", "write_if", "secretsmanager:PutSecretValue"): "rewrite the ring",
 }
 
 
@@ -254,7 +259,10 @@ HANDLER_CLIENTS: dict[str, Callable[[], object]] = {
     "api_handler": services.get,
     "bearer": services.get,
     "send_mail": services.delivery,
+    "rotate_keys": lambda: services.rotation(Settings.from_env()),
 }
+#: The scheduled function that rotates the signing keys, and alone writes them.
+ROTATION = "rotate_keys"
 FUNCTIONS = tuple(HANDLER_CLIENTS)
 #: The function whose calls are recorded rather than read off its clients (the name
 #: Chalice scopes ``lambda_functions`` by: the authorizer function's own name).
@@ -296,6 +304,10 @@ def _traced(stage: str) -> bool:
 
 def _subscribed() -> set[str]:
     return {s.name for s in gatehouse.app.event_sources if isinstance(s, SQSEventConfig)}
+
+
+def _scheduled() -> set[str]:
+    return {s.name for s in gatehouse.app.event_sources if isinstance(s, ScheduledEventConfig)}
 
 
 @contextmanager
@@ -417,13 +429,13 @@ def function_calls(stage: str, function: str) -> list[Call]:
     the authorizer's, as recorded."""
     if function == AUTHORIZER:
         return list(authorizer_calls(stage))
-    operator = set(OPERATOR_ONLY)
+    excluded = set(OPERATOR_ONLY) | (set() if function == ROTATION else set(ROTATION_ONLY))
     made = client_services(stage, function)
     return [
         call
         for call in code_calls()
         if call.action.split(":")[0] in made
-        and (call.path, call.function, call.action) not in operator
+        and (call.path, call.function, call.action) not in excluded
     ]
 
 
@@ -465,13 +477,14 @@ def test_the_scan_finds_the_calls_the_code_is_known_to_make() -> None:
 def test_every_function_of_the_app_is_checked() -> None:
     """A new handler (route function, authorizer, event source) needs its entry here."""
     authorizers = {a.name for a in gatehouse.app.builtin_auth_handlers}
-    assert set(FUNCTIONS) == {"api_handler"} | authorizers | _subscribed()
+    assert set(FUNCTIONS) == {"api_handler"} | authorizers | _subscribed() | _scheduled()
 
 
 def test_the_handlers_build_the_clients_they_are_known_to_need() -> None:
     assert client_services("dev", "api_handler") == {"dynamodb", "secretsmanager", "sqs"}
     assert client_services("dev", "bearer") == {"dynamodb", "secretsmanager", "sqs"}
     assert client_services("dev", "send_mail") == {"ses"}
+    assert client_services("dev", ROTATION) == {"secretsmanager"}
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -615,7 +628,23 @@ def test_operator_only_actions_are_not_granted(stage: str, function: str) -> Non
 def test_operator_only_list_is_current() -> None:
     """Every listed operator call still exists, so the list cannot hide a stale excuse."""
     found = {(c.path, c.function, c.action) for c in code_calls()}
-    assert set(OPERATOR_ONLY) <= found
+    assert set(OPERATOR_ONLY) | set(ROTATION_ONLY) <= found
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_only_the_rotation_may_write_the_keys(stage: str) -> None:
+    """Neither the API nor the authorizer nor the mail handler can rewrite a secret;
+    the rotation can rewrite both, and reads nothing else."""
+    resources = _resources(stage)
+    for function in FUNCTIONS:
+        policy = _policy(stage, function)
+        for secret in resources["secretsmanager"]:
+            writes = allows(policy, "secretsmanager:PutSecretValue", secret)
+            assert writes == (function == ROTATION), (function, secret)
+    rotation = _policy(stage, ROTATION)
+    for action in ("dynamodb:GetItem", "sqs:SendMessage", "ses:SendEmail"):
+        for resource in resources[action.split(":")[0]]:
+            assert not allows(rotation, action, resource), action
 
 
 def _callee(node: ast.Call) -> str | None:

@@ -170,9 +170,22 @@ def test_the_alarms(template: dict[str, Any]) -> None:
         for a in alarms.values()
         if a["Properties"].get("Namespace") == "Gatehouse"
     }
-    assert set(gatehouse) == {"Throttled", "LoginFailed", "RefreshReuse", "PasskeyCloned"}
+    assert set(gatehouse) == {
+        "Throttled",
+        "LoginFailed",
+        "RefreshReuse",
+        "PasskeyCloned",
+        "SigningKeyAgeOverPeriod",
+    }
     for props in gatehouse.values():
         assert props["Dimensions"] == [{"Name": "Stage", "Value": {"Ref": "Stage"}}]
+    age = gatehouse["SigningKeyAgeOverPeriod"]
+    # Twice the period, or no report for a while (the schedule stopped): both stuck.
+    assert (age["Statistic"], age["Threshold"], age["TreatMissingData"]) == (
+        "Maximum",
+        2,
+        "breaching",
+    )
     for each_one_counts in ("RefreshReuse", "PasskeyCloned"):
         alarm = gatehouse[each_one_counts]
         assert (alarm["ComparisonOperator"], alarm["Threshold"]) == (

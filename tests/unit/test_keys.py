@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,10 @@ def test_a_new_document_has_one_key_that_signs(document: KeyDocument) -> None:
 def test_rotated_adds_a_key_that_signs_and_keeps_the_old_ones(
     document: KeyDocument, rotated: KeyDocument
 ) -> None:
-    assert rotated.keys[: len(document.keys)] == document.keys
+    kept = rotated.keys[: len(document.keys)]
+    # The old keys stay; the one that signed records when it stopped (for retirement).
+    assert tuple(replace(k, signed_until=0) for k in kept) == document.keys
+    assert [k.signed_until for k in kept if k.kid == document.signing_kid] == [NOW + 60]
     assert len(rotated.keys) == len(document.keys) + 1
     new = rotated.keys[-1]
     assert rotated.signing_kid == new.kid != document.signing_kid
@@ -170,7 +174,9 @@ def test_dumps_is_the_documented_json_shape(rotated: KeyDocument) -> None:
     raw = json.loads(rotated.dumps())
 
     assert raw["signing_kid"] == rotated.signing_kid
-    assert [set(k) for k in raw["keys"]] == [{"kid", "private_pem", "created_at"}] * 2
+    assert raw["next_kid"] == ""
+    members = {"kid", "private_pem", "created_at", "published_at", "signed_until"}
+    assert [set(k) for k in raw["keys"]] == [members] * 2
     assert [k["kid"] for k in raw["keys"]] == [k.kid for k in rotated.keys]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -356,7 +357,8 @@ def test_admin_rotates_and_retires_keys_in_both_secrets(
 
     assert admin.main(["--stage", "dev", "rotate-key"]) == 0
     rotated = stored_ring(aws)
-    assert rotated.keys[0] == first.keys[0]
+    assert replace(rotated.keys[0], signed_until=0) == first.keys[0]
+    assert rotated.keys[0].signed_until > 0  # it stopped signing: its retirement clock
     assert capsys.readouterr().out == f"{rotated.signing_kid}\tsigning\n"
     assert published_kids(aws) == {first.signing_kid, rotated.signing_kid}
     after = dev_tokens(aws).issue("u" * 32, "bob", "s" * 32)
