@@ -63,6 +63,7 @@ FUNCTIONS = {
     "gatehouse-dev": "app.app",
     "gatehouse-dev-bearer": "app.bearer",
     "gatehouse-dev-send_mail": "app.send_mail",
+    "gatehouse-dev-rotate_keys": "app.rotate_keys",
 }
 
 
@@ -467,6 +468,8 @@ def test_deploy_drive_and_delete_the_dev_stage(aws: None, tmp_path: Path) -> Non
         assert config["TracingConfig"]["Mode"] == "Active"  # "xray": true
         assert config["Environment"]["Variables"] == _stage_environment()
     assert _deployed_app_py(project) == (ROOT / "app.py").read_text(encoding="utf-8")
+    schedules = [r["ScheduleExpression"] for r in boto3.client("events").list_rules()["Rules"]]
+    assert schedules == ["rate(1 hour)"]  # the key rotation's
     [rest_api] = [r for r in deployed["resources"] if r["resource_type"] == "rest_api"]
     api_id = rest_api["rest_api_id"]
     # moto's CreateDeployment ignores tracingEnabled: check what Chalice asked for.
@@ -488,6 +491,24 @@ def test_deploy_drive_and_delete_the_dev_stage(aws: None, tmp_path: Path) -> Non
     )
     public = secrets.get_secret_value(SecretId=env["PUBLIC_KEYS_SECRET"])["SecretString"]
     assert set(VerifyingKeys.parse(public).verifying) == {ring.signing_kid}  # no private part
+    # The schedule's handler, as EventBridge invokes it: a ring made now has nothing due.
+    scheduled = {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": "2026-12-03T17:00:00Z",
+        "region": REGION,
+        "resources": [],
+        "detail": {},
+    }
+    _handler(FUNCTIONS["gatehouse-dev-rotate_keys"])(
+        scheduled, Context("gatehouse-dev-rotate_keys")
+    )
+    assert secrets.get_secret_value(SecretId=env["SIGNING_KEY_SECRET"])["SecretString"] == (
+        ring.dumps()
+    )
 
     gateway = Gateway(api_id, {name: _handler(h) for name, h in FUNCTIONS.items()})
     user = {"username": "rehearsal", "password": "correct horse battery", "email": "r@example.com"}

@@ -269,6 +269,14 @@ def test_disable_and_enable(
 # ------------------------------------------------------------------ export and import
 
 
+def test_rotate_due_says_nothing_is_due_for_a_fresh_ring(admin: Admin) -> None:
+    """The scheduled step, by hand: a ring made today has nothing due."""
+    result = admin("rotate-due")
+
+    assert result.code == 0, result.err
+    assert result.out == "nothing due\n"
+
+
 def test_mfa_off_lets_the_owner_in_with_the_password_alone(
     admin: Admin, api: Api, new_user: Callable[..., dict[str, Any]]
 ) -> None:
