@@ -32,6 +32,8 @@ URL = f"https://abc.execute-api.{REGION}.amazonaws.com/api/"
 #: The Issuer the stack's EndpointURL gives (no trailing slash, as the functions use it).
 ENDPOINT_ISSUER = URL.rstrip("/")
 DOMAIN = "https://auth.example.com"
+#: The CloudFormation service role infra/deploy-role.json creates for dev.
+SERVICE_ROLE = f"arn:aws:iam::{ACCOUNT}:role/gatehouse-deploy-dev-cloudformation"
 
 
 def _function(stage: str) -> dict[str, Any]:
@@ -128,8 +130,10 @@ class Cloud:
         kind: str,
         parameters: list[dict[str, Any]],
         location: str = "TemplateURL",
+        role: str | None = None,
     ) -> None:
-        """CreateChangeSet, as expected; the template is checked from ``sent``."""
+        """CreateChangeSet, as expected (with ``RoleARN`` only when ``role`` is given);
+        the template is checked from ``sent``."""
         expected = {
             "StackName": STACK,
             "ChangeSetName": ANY,
@@ -138,6 +142,7 @@ class Cloud:
             "Capabilities": CAPABILITIES,
             "Description": ANY,
             location: ANY,
+            **({"RoleARN": role} if role else {}),
         }
         self.stub.add_response(
             "create_change_set", {"Id": CHANGE_SET, "StackId": STACK_ID}, expected
@@ -363,9 +368,11 @@ def test_a_package_of_another_stage_or_none_is_refused(
     assert "make package STAGE=dev" in capsys.readouterr().err
 
 
-def _deployed(cloud: Cloud, kind: str, parameters: list[dict[str, Any]]) -> None:
+def _deployed(
+    cloud: Cloud, kind: str, parameters: list[dict[str, Any]], role: str | None = None
+) -> None:
     """One change set of ``kind`` created, executed and completed."""
-    cloud.change_set(kind, parameters)
+    cloud.change_set(kind, parameters, role=role)
     cloud.change_set_status("CREATE_COMPLETE")
     cloud.executed()
     cloud.stack(f"{kind}_IN_PROGRESS")
@@ -404,6 +411,75 @@ def test_a_first_deploy_without_an_issuer_sets_it_from_the_new_stacks_url(
         "Bearer",
         "ApiHandlerRole",
     }  # uploaded once, named by both change sets
+
+
+@pytest.mark.parametrize("given", ["option", "environment"])
+def test_every_change_set_runs_as_the_service_role_given(
+    cloud: Cloud,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    given: str,
+) -> None:
+    """``--role-arn`` or ``DEPLOY_ROLE_ARN`` names the role CloudFormation creates the
+    resources as (the deploy role of GitHub Actions may only pass it): both change sets
+    of a two-step first deploy carry it."""
+    package = write_package(tmp_path / "package", padding=deploy.MAX_TEMPLATE_BODY)
+    options = ["--role-arn", SERVICE_ROLE] if given == "option" else []
+    if given == "environment":
+        monkeypatch.setenv("DEPLOY_ROLE_ARN", SERVICE_ROLE)
+    cloud.no_stack()
+    stage = [{"ParameterKey": "Stage", "ParameterValue": "dev"}]
+    _deployed(cloud, "CREATE", stage, SERVICE_ROLE)
+    cloud.stack("CREATE_COMPLETE", {"Stage": "dev", "Issuer": ""})
+    issuer = [{"ParameterKey": "Issuer", "ParameterValue": ENDPOINT_ISSUER}]
+    _deployed(cloud, "UPDATE", issuer + stage, SERVICE_ROLE)
+    cloud.stack("UPDATE_COMPLETE", {"Stage": "dev", "Issuer": ENDPOINT_ISSUER})
+
+    assert cloud.run(package, *options) == 0
+
+    assert [r["RoleARN"] for r in cloud.sent["CreateChangeSet"]] == [SERVICE_ROLE] * 2
+    assert f"CloudFormation acting as {SERVICE_ROLE}" in capsys.readouterr().out
+
+
+def test_without_a_role_the_change_set_names_none(
+    cloud: Cloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty ``DEPLOY_ROLE_ARN`` is none given (as an empty ``DEPLOY_BUCKET`` is):
+    CloudFormation uses the caller's credentials, or the role the stack already has."""
+    monkeypatch.setenv("DEPLOY_ROLE_ARN", "")
+    cloud.stack("UPDATE_COMPLETE", {"Stage": "dev", "Issuer": DOMAIN})
+    stage = [{"ParameterKey": "Stage", "ParameterValue": "dev"}]
+    cloud.change_set(
+        "UPDATE", [*stage, {"ParameterKey": "Issuer", "UsePreviousValue": True}], "TemplateBody"
+    )
+    cloud.change_set_status("CREATE_COMPLETE")
+    cloud.executed()
+    cloud.stack("UPDATE_COMPLETE")
+    cloud.stack("UPDATE_COMPLETE")
+
+    assert cloud.run(write_package(tmp_path / "package")) == 0
+
+    assert "RoleARN" not in cloud.sent["CreateChangeSet"][0]
+
+
+@pytest.mark.parametrize(
+    "role",
+    [
+        "gatehouse-deploy-dev-cloudformation",
+        f"arn:aws:iam::{ACCOUNT}:user/deployer",
+        f"arn:aws:sts::{ACCOUNT}:assumed-role/gatehouse-deploy-dev-github/run",
+        "arn:aws:iam::12345:role/short-account",
+    ],
+)
+def test_a_role_that_is_not_an_iam_role_arn_is_refused_before_anything_happens(
+    cloud: Cloud, tmp_path: Path, capsys: pytest.CaptureFixture[str], role: str
+) -> None:
+    assert cloud.run(write_package(tmp_path / "package"), "--role-arn", role) == 2
+
+    assert "is not an IAM role ARN" in capsys.readouterr().err
+    assert cloud.sent == {}
+    assert cloud.s3.list_buckets()["Buckets"] == []
 
 
 def test_a_stack_without_an_issuer_gets_its_endpoint_url_in_one_step(
