@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -608,3 +609,75 @@ def test_named_iam_is_asked_for_only_when_a_resource_names_itself() -> None:
         "CAPABILITY_NAMED_IAM",
         "CAPABILITY_AUTO_EXPAND",
     ]
+
+
+#: IAM's action for an S3 call that is not named after it.
+S3_ACTIONS = {
+    "HeadBucket": "s3:ListBucket",
+    "HeadObject": "s3:GetObject",
+    "PutBucketEncryption": "s3:PutEncryptionConfiguration",
+    "PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+}
+
+
+def test_the_github_deploy_role_grants_exactly_what_a_deploy_calls(
+    cloud: Cloud, tmp_path: Path
+) -> None:
+    """The calls a first deploy (bucket created, template through it), a redeploy with
+    no changes and a failed update make, as IAM actions, are what infra/deploy-role.json
+    lets the dev GitHub role do, and PassRole (CloudFormation checks it for the RoleARN
+    of CreateChangeSet; tests/unit/test_deploy_role.py checks which role, and the SAM
+    transform's CreateChangeSet). The bucket and every object written are the ones the
+    role names."""
+    called: set[str] = set()
+
+    def record(model: Any, **_: Any) -> None:
+        prefix = model.service_model.service_name
+        called.add(S3_ACTIONS.get(model.name, f"{prefix}:{model.name}"))
+
+    for client in (cloud.s3, cloud.clients.cloudformation, cloud.clients.sts):
+        client.meta.events.register("provide-client-params", record)
+    package = write_package(tmp_path / "package", padding=deploy.MAX_TEMPLATE_BODY)
+    role = ["--role-arn", SERVICE_ROLE]
+    stage = {"ParameterKey": "Stage", "ParameterValue": "dev"}
+    issuer = {"ParameterKey": "Issuer", "ParameterValue": DOMAIN}
+    cloud.no_stack()
+    _deployed(cloud, "CREATE", [issuer, stage], SERVICE_ROLE)
+    cloud.stack("CREATE_COMPLETE")
+    assert cloud.run(package, "--parameter", f"Issuer={DOMAIN}", *role) == 0
+    kept: list[dict[str, Any]] = [stage, {"ParameterKey": "Issuer", "UsePreviousValue": True}]
+    cloud.stack("UPDATE_COMPLETE", {"Stage": "dev", "Issuer": DOMAIN})
+    cloud.change_set("UPDATE", kept, role=SERVICE_ROLE)
+    cloud.change_set_status("FAILED", "The submitted information didn't contain changes.")
+    cloud.stub.add_response("delete_change_set", {}, {"ChangeSetName": CHANGE_SET})
+    cloud.stack("UPDATE_COMPLETE", {"Stage": "dev", "Issuer": DOMAIN})
+    assert cloud.run(package, *role) == 0
+    cloud.stack("UPDATE_COMPLETE", {"Stage": "dev", "Issuer": DOMAIN})
+    cloud.change_set("UPDATE", kept, role=SERVICE_ROLE)
+    cloud.change_set_status("CREATE_COMPLETE")
+    cloud.executed()
+    cloud.stack("UPDATE_ROLLBACK_COMPLETE")
+    cloud.stub.add_response("describe_stack_events", {"StackEvents": []}, {"StackName": STACK})
+    assert cloud.run(package, *role) == 1
+
+    template = json.loads((deploy.ROOT / "infra" / "deploy-role.json").read_text(encoding="utf-8"))
+    [policy] = template["Resources"]["DevGitHubRole"]["Properties"]["Policies"]
+    statements = policy["PolicyDocument"]["Statement"]
+    assert {a for s in statements for a in s["Action"]} == called | {"iam:PassRole"}
+
+    def resources(action: str) -> list[str]:
+        pseudo = {
+            "${AWS::Partition}": "aws",
+            "${AWS::Region}": REGION,
+            "${AWS::AccountId}": ACCOUNT,
+        }
+        named = [r["Fn::Sub"] for s in statements if action in s["Action"] for r in s["Resource"]]
+        for name, value in pseudo.items():
+            named = [n.replace(name, value) for n in named]
+        return named
+
+    assert resources("s3:CreateBucket") == [f"arn:aws:s3:::{BUCKET}"]
+    [objects] = resources("s3:PutObject")
+    keys = [o["Key"] for o in cloud.s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
+    assert keys
+    assert all(fnmatchcase(f"arn:aws:s3:::{BUCKET}/{key}", objects) for key in keys)
