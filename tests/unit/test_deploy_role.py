@@ -29,7 +29,8 @@ PROVIDER = "arn:${AWS::Partition}:iam::${AWS::AccountId}:oidc-provider/" + OIDC
 #: What ``${AWS::...}`` stands for when a pattern is matched against a name.
 PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"}
 
-#: The resource types Chalice adds to infra/template.json's in the packaged template.
+#: The resource types Chalice adds to infra/template.json's in the packaged template
+#: (tests/e2e/test_package.py checks the real package has no other).
 CHALICE_TYPES = {
     "AWS::Serverless::Function",
     "AWS::Serverless::LayerVersion",
@@ -38,9 +39,9 @@ CHALICE_TYPES = {
     "AWS::Lambda::Permission",
 }
 #: What the SAM transform turns Chalice's types into (the functions' roles are Chalice's
-#: own, and the mail function's SQS event becomes an event source mapping).
+#: own), and the functions' events (the mail function's SQS subscription).
 SAM_EXPANDS = {
-    "AWS::Serverless::Function": {"AWS::Lambda::Function", "AWS::Lambda::EventSourceMapping"},
+    "AWS::Serverless::Function": {"AWS::Lambda::Function"},
     "AWS::Serverless::LayerVersion": {"AWS::Lambda::LayerVersion"},
     "AWS::Serverless::Api": {
         "AWS::ApiGateway::RestApi",
@@ -48,6 +49,7 @@ SAM_EXPANDS = {
         "AWS::ApiGateway::Stage",
     },
 }
+SAM_EVENTS = {"SQS": {"AWS::Lambda::EventSourceMapping"}}
 #: Permissions the handlers list for features of a type the stack does not use; the
 #: service role leaves them out (fnmatch patterns).
 NOT_USED = {
@@ -394,10 +396,11 @@ def test_the_service_role_passes_the_stacks_roles_to_their_services_only(stage: 
 
 def _stack_types() -> set[str]:
     """The resource types CloudFormation creates for a stage: infra/template.json's,
-    Chalice's, and what the SAM transform makes of the Serverless ones."""
+    Chalice's, and what the SAM transform makes of the Serverless ones and their events."""
     rendered = json.loads(render_infra.TEMPLATE.read_text(encoding="utf-8"))
     types = {r["Type"] for r in rendered["Resources"].values() if "Type" in r} | CHALICE_TYPES
-    return {t for kind in types for t in SAM_EXPANDS.get(kind, {kind})}
+    expanded = {t for kind in types for t in SAM_EXPANDS.get(kind, {kind})}
+    return expanded.union(*SAM_EVENTS.values())
 
 
 def _handler_permissions(kind: str) -> set[str]:
