@@ -14,7 +14,8 @@ STAGE ?= dev
 
 install: system-deps $(VENV_STAMP) $(DDB_STAMP)
 
-# Java, npm and venv for everything; Chromium too when testing (scripts/system-deps.sh).
+# Java, npm and venv for everything; Chromium and shellcheck too when testing
+# (scripts/system-deps.sh).
 system-deps:
 	bash scripts/system-deps.sh $(if $(filter test,$(MAKECMDGOALS)),--browser)
 
@@ -30,11 +31,15 @@ $(DDB_STAMP):
 run: install
 	$(PY) scripts/serve.py
 
+# Python (ruff, mypy, bandit), the GitHub Actions workflows (actionlint, with shellcheck
+# on their scripts when it is installed) and the deploy role's template (cfn-lint).
 lint: $(VENV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/bandit -q -c pyproject.toml -r app.py chalicelib scripts
+	$(VENV)/bin/actionlint
+	$(VENV)/bin/cfn-lint infra/deploy-role.json
 
 test: install lint
 	$(PY) -m pytest

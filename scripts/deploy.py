@@ -21,7 +21,10 @@ boto3 only:
    (``CAPABILITY_AUTO_EXPAND``) and rolls back by itself when a resource fails. A change
    set with no changes is a success. On an update, a parameter not given keeps the
    stack's current value (as ``aws cloudformation deploy`` does), so a redeploy without
-   ``PARAM_WebAcl=true`` does not remove the web ACL.
+   ``PARAM_WebAcl=true`` does not remove the web ACL. With ``--role-arn`` (or
+   ``DEPLOY_ROLE_ARN``) CloudFormation creates and changes the resources as that service
+   role, so the credentials running this need only drive the stack and pass the role
+   (the GitHub Actions deploy role of ``infra/deploy-role.json``).
 
 Parameters: ``Stage`` comes from ``--stage``; any other from ``PARAM_<Name>=value`` in the
 environment or ``--parameter Name=value`` (which wins). Exit status 0 when the stack is
@@ -44,6 +47,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -80,6 +84,10 @@ NAMED_IAM = {
 }
 #: How CloudFormation reports a change set that would change nothing.
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
+#: The template ``make package`` writes into the package directory (``stage_package_dir``).
+TEMPLATE_FILE = "sam.json"
+#: A CloudFormation service role: an IAM role's ARN, in any partition.
+ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
 #: Stack states that cannot take a change set; what to do about each.
 STUCK = {
     "ROLLBACK_COMPLETE": "its creation failed and was rolled back",
@@ -128,10 +136,16 @@ def stack_name(stage: str) -> str:
     return f"gatehouse-{stage}"
 
 
+def stage_package_dir(stage: str) -> Path:
+    """Where ``make package STAGE=<stage>`` writes the stage's package (the Makefile's
+    ``.local/package-$(STAGE)``): the default of ``--package-dir``."""
+    return ROOT / ".local" / f"package-{stage}"
+
+
 def load_package(package_dir: Path, stage: str) -> dict[str, Any]:
     """The packaged template, refused when missing or packaged for another stage (its
     functions would point at the other stage's table)."""
-    path = package_dir / "sam.json"
+    path = package_dir / TEMPLATE_FILE
     if not path.is_file():
         raise DeployError(f"{path} is missing: run make package STAGE={stage}")
     template: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -193,6 +207,16 @@ def issuer_url(value: str, source: str) -> str:
             f"custom domain, or the stack's {ENDPOINT_OUTPUT} output)"
         )
     return value.rstrip("/")
+
+
+def service_role(value: str) -> str:
+    """``value`` as the change sets' ``RoleARN``, refused before anything is uploaded
+    when it is not an IAM role's ARN (CloudFormation would refuse it after the upload)."""
+    if not ROLE_ARN.fullmatch(value):
+        raise DeployError(
+            f"role {value!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)"
+        )
+    return value
 
 
 def _outputs(stack: StackTypeDef) -> dict[str, str]:
@@ -372,6 +396,9 @@ class Stack:
     cloudformation: CloudFormationClient
     name: str
     poll_seconds: float
+    #: The service role CloudFormation acts as; None: the caller's own credentials (or
+    #: the role an earlier change set gave the stack, which CloudFormation keeps).
+    role_arn: str | None = None
     sleep: Callable[[float], None] = time.sleep
 
     def current(self) -> StackTypeDef | None:
@@ -417,6 +444,7 @@ class Stack:
                 for p in existing.get("Parameters", [])
                 if p["ParameterKey"] not in values
             ]
+        optional = {**location, **({"RoleARN": self.role_arn} if self.role_arn else {})}
         created = self.cloudformation.create_change_set(
             StackName=self.name,
             ChangeSetName=f"{self.name}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}",
@@ -424,7 +452,7 @@ class Stack:
             Parameters=sent,
             Capabilities=allowed,  # type: ignore[arg-type]
             Description="scripts/deploy.py",
-            **location,  # type: ignore[arg-type]
+            **optional,  # type: ignore[arg-type]
         )
         change_set = created["Id"]
         described = self._wait(
@@ -495,13 +523,15 @@ class Stack:
 
 def deploy(args: argparse.Namespace, clients: Clients, environ: Mapping[str, str]) -> int:
     """Upload, then deploy the stack; prints the outputs. Returns the exit status."""
-    package_dir: Path = args.package_dir or ROOT / ".local" / f"package-{args.stage}"
-    template = load_package(package_dir, args.stage)
+    directory: Path = args.package_dir or stage_package_dir(args.stage)
+    template = load_package(directory, args.stage)
     values = parameters(template, args.stage, environ, args.parameter)
     if ISSUER in values:
         values[ISSUER] = issuer_url(values[ISSUER], "Issuer")
+    given_role = args.role_arn or environ.get("DEPLOY_ROLE_ARN")
+    role_arn = service_role(given_role) if given_role else None
     name = stack_name(args.stage)
-    stack = Stack(clients.cloudformation, name, args.poll_seconds)
+    stack = Stack(clients.cloudformation, name, args.poll_seconds, role_arn)
     existing = stack.current()
     if ISSUER not in values and existing is not None and not _parameter(existing, ISSUER):
         # A stack deployed before the parameter, or whose first deploy stopped halfway.
@@ -514,9 +544,10 @@ def deploy(args: argparse.Namespace, clients: Clients, environ: Mapping[str, str
     bucket = named or f"gatehouse-artifacts-{account}-{clients.region}"
     ensure_bucket(clients, bucket, account, create=not named)
     uploader = Uploader(clients, bucket, account, prefix=name)
-    packaged = rewrite_artifacts(template, package_dir, uploader.put_file)
-    (package_dir / "packaged.json").write_text(json.dumps(packaged, indent=2), encoding="utf-8")
-    print(f"deploying stack {name} in {clients.region} (artifacts in s3://{bucket})")
+    packaged = rewrite_artifacts(template, directory, uploader.put_file)
+    (directory / "packaged.json").write_text(json.dumps(packaged, indent=2), encoding="utf-8")
+    acting = f", CloudFormation acting as {role_arn}" if role_arn else ""
+    print(f"deploying stack {name} in {clients.region} (artifacts in s3://{bucket}{acting})")
     location, allowed = template_location(packaged, uploader), capabilities(packaged)
     try:
         changed = stack.deploy(location, values, allowed, existing)
@@ -548,6 +579,10 @@ def parser() -> argparse.ArgumentParser:
         help="a stack parameter (repeatable; wins over PARAM_<Name> in the environment)",
     )
     top.add_argument("--package-dir", type=Path, help="default .local/package-<stage>")
+    top.add_argument(
+        "--role-arn",
+        help="the CloudFormation service role the change sets run as (default DEPLOY_ROLE_ARN)",
+    )
     top.add_argument("--poll-seconds", type=float, default=10.0, help=argparse.SUPPRESS)
     return top
 

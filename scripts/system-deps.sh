@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The system packages Gatehouse needs beyond Python: Java (DynamoDB Local), npm (to
-# fetch it), venv, and Debian's Chromium (the browser tests). Installs what is missing
-# with apt when it can (root, or sudo); otherwise says what to install and fails.
+# fetch it), venv, and for testing Debian's Chromium (the browser tests) and shellcheck
+# (make lint's actionlint checks the workflows' scripts with it). Installs what is
+# missing with apt when it can (root, or sudo); otherwise says what to install and fails.
 set -euo pipefail
 
 need=()
@@ -12,6 +13,7 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ "${1:-}" = "--browser" ]; then
   # Playwright's own browser download cannot work here: the tests drive this one.
   [ -x /usr/bin/chromium ] || need+=(chromium)
+  command -v shellcheck >/dev/null || need+=(shellcheck)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 

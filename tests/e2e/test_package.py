@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from chalicelib import gateway
-from scripts import deploy
+from scripts import deploy, render_infra
+from tests.unit.test_deploy_role import CHALICE_TYPES, SAM_EVENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 CHALICE = Path(sys.executable).parent / "chalice"
@@ -241,3 +242,22 @@ def test_the_deploy_script_uploads_every_artifact_the_package_names(packaged: Pa
     assert local == []
     assert deploy.capabilities(rewritten) == ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
     assert len(json.dumps(rewritten, separators=(",", ":"))) > deploy.MAX_TEMPLATE_BODY
+
+
+def test_the_deploy_roles_know_every_resource_type_and_event_of_the_package(
+    packaged: Path,
+) -> None:
+    """infra/deploy-role.json's service role is checked (tests/unit/test_deploy_role.py)
+    against the types of infra/template.json and those Chalice adds; a type or a function
+    event Chalice adds beyond those (a schedule, say) must be granted there first."""
+    resources = _template(packaged)["Resources"]
+    ours = json.loads(render_infra.TEMPLATE.read_text(encoding="utf-8"))["Resources"]
+    added = {r["Type"] for r in resources.values()} - {r.get("Type") for r in ours.values()}
+    assert added <= CHALICE_TYPES
+    events = {
+        event["Type"]
+        for resource in resources.values()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for event in resource["Properties"].get("Events", {}).values()
+    }
+    assert events <= set(SAM_EVENTS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -32,6 +33,8 @@ URL = f"https://abc.execute-api.{REGION}.amazonaws.com/api/"
 #: The Issuer the stack's EndpointURL gives (no trailing slash, as the functions use it).
 ENDPOINT_ISSUER = URL.rstrip("/")
 DOMAIN = "https://auth.example.com"
+#: The CloudFormation service role infra/deploy-role.json creates for dev.
+SERVICE_ROLE = f"arn:aws:iam::{ACCOUNT}:role/gatehouse-deploy-dev-cloudformation"
 
 
 def _function(stage: str) -> dict[str, Any]:
@@ -128,8 +131,10 @@ class Cloud:
         kind: str,
         parameters: list[dict[str, Any]],
         location: str = "TemplateURL",
+        role: str | None = None,
     ) -> None:
-        """CreateChangeSet, as expected; the template is checked from ``sent``."""
+        """CreateChangeSet, as expected (with ``RoleARN`` only when ``role`` is given);
+        the template is checked from ``sent``."""
         expected = {
             "StackName": STACK,
             "ChangeSetName": ANY,
@@ -138,6 +143,7 @@ class Cloud:
             "Capabilities": CAPABILITIES,
             "Description": ANY,
             location: ANY,
+            **({"RoleARN": role} if role else {}),
         }
         self.stub.add_response(
             "create_change_set", {"Id": CHANGE_SET, "StackId": STACK_ID}, expected
@@ -363,9 +369,11 @@ def test_a_package_of_another_stage_or_none_is_refused(
     assert "make package STAGE=dev" in capsys.readouterr().err
 
 
-def _deployed(cloud: Cloud, kind: str, parameters: list[dict[str, Any]]) -> None:
+def _deployed(
+    cloud: Cloud, kind: str, parameters: list[dict[str, Any]], role: str | None = None
+) -> None:
     """One change set of ``kind`` created, executed and completed."""
-    cloud.change_set(kind, parameters)
+    cloud.change_set(kind, parameters, role=role)
     cloud.change_set_status("CREATE_COMPLETE")
     cloud.executed()
     cloud.stack(f"{kind}_IN_PROGRESS")
@@ -404,6 +412,75 @@ def test_a_first_deploy_without_an_issuer_sets_it_from_the_new_stacks_url(
         "Bearer",
         "ApiHandlerRole",
     }  # uploaded once, named by both change sets
+
+
+@pytest.mark.parametrize("given", ["option", "environment"])
+def test_every_change_set_runs_as_the_service_role_given(
+    cloud: Cloud,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    given: str,
+) -> None:
+    """``--role-arn`` or ``DEPLOY_ROLE_ARN`` names the role CloudFormation creates the
+    resources as (the deploy role of GitHub Actions may only pass it): both change sets
+    of a two-step first deploy carry it."""
+    package = write_package(tmp_path / "package", padding=deploy.MAX_TEMPLATE_BODY)
+    options = ["--role-arn", SERVICE_ROLE] if given == "option" else []
+    if given == "environment":
+        monkeypatch.setenv("DEPLOY_ROLE_ARN", SERVICE_ROLE)
+    cloud.no_stack()
+    stage = [{"ParameterKey": "Stage", "ParameterValue": "dev"}]
+    _deployed(cloud, "CREATE", stage, SERVICE_ROLE)
+    cloud.stack("CREATE_COMPLETE", {"Stage": "dev", "Issuer": ""})
+    issuer = [{"ParameterKey": "Issuer", "ParameterValue": ENDPOINT_ISSUER}]
+    _deployed(cloud, "UPDATE", issuer + stage, SERVICE_ROLE)
+    cloud.stack("UPDATE_COMPLETE", {"Stage": "dev", "Issuer": ENDPOINT_ISSUER})
+
+    assert cloud.run(package, *options) == 0
+
+    assert [r["RoleARN"] for r in cloud.sent["CreateChangeSet"]] == [SERVICE_ROLE] * 2
+    assert f"CloudFormation acting as {SERVICE_ROLE}" in capsys.readouterr().out
+
+
+def test_without_a_role_the_change_set_names_none(
+    cloud: Cloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty ``DEPLOY_ROLE_ARN`` is none given (as an empty ``DEPLOY_BUCKET`` is):
+    CloudFormation uses the caller's credentials, or the role the stack already has."""
+    monkeypatch.setenv("DEPLOY_ROLE_ARN", "")
+    cloud.stack("UPDATE_COMPLETE", {"Stage": "dev", "Issuer": DOMAIN})
+    stage = [{"ParameterKey": "Stage", "ParameterValue": "dev"}]
+    cloud.change_set(
+        "UPDATE", [*stage, {"ParameterKey": "Issuer", "UsePreviousValue": True}], "TemplateBody"
+    )
+    cloud.change_set_status("CREATE_COMPLETE")
+    cloud.executed()
+    cloud.stack("UPDATE_COMPLETE")
+    cloud.stack("UPDATE_COMPLETE")
+
+    assert cloud.run(write_package(tmp_path / "package")) == 0
+
+    assert "RoleARN" not in cloud.sent["CreateChangeSet"][0]
+
+
+@pytest.mark.parametrize(
+    "role",
+    [
+        "gatehouse-deploy-dev-cloudformation",
+        f"arn:aws:iam::{ACCOUNT}:user/deployer",
+        f"arn:aws:sts::{ACCOUNT}:assumed-role/gatehouse-deploy-dev-github/run",
+        "arn:aws:iam::12345:role/short-account",
+    ],
+)
+def test_a_role_that_is_not_an_iam_role_arn_is_refused_before_anything_happens(
+    cloud: Cloud, tmp_path: Path, capsys: pytest.CaptureFixture[str], role: str
+) -> None:
+    assert cloud.run(write_package(tmp_path / "package"), "--role-arn", role) == 2
+
+    assert "is not an IAM role ARN" in capsys.readouterr().err
+    assert cloud.sent == {}
+    assert cloud.s3.list_buckets()["Buckets"] == []
 
 
 def test_a_stack_without_an_issuer_gets_its_endpoint_url_in_one_step(
@@ -532,3 +609,75 @@ def test_named_iam_is_asked_for_only_when_a_resource_names_itself() -> None:
         "CAPABILITY_NAMED_IAM",
         "CAPABILITY_AUTO_EXPAND",
     ]
+
+
+#: IAM's action for an S3 call that is not named after it.
+S3_ACTIONS = {
+    "HeadBucket": "s3:ListBucket",
+    "HeadObject": "s3:GetObject",
+    "PutBucketEncryption": "s3:PutEncryptionConfiguration",
+    "PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+}
+
+
+def test_the_github_deploy_role_grants_exactly_what_a_deploy_calls(
+    cloud: Cloud, tmp_path: Path
+) -> None:
+    """The calls a first deploy (bucket created, template through it), a redeploy with
+    no changes and a failed update make, as IAM actions, are what infra/deploy-role.json
+    lets the dev GitHub role do, and PassRole (CloudFormation checks it for the RoleARN
+    of CreateChangeSet; tests/unit/test_deploy_role.py checks which role, and the SAM
+    transform's CreateChangeSet). The bucket and every object written are the ones the
+    role names."""
+    called: set[str] = set()
+
+    def record(model: Any, **_: Any) -> None:
+        prefix = model.service_model.service_name
+        called.add(S3_ACTIONS.get(model.name, f"{prefix}:{model.name}"))
+
+    for client in (cloud.s3, cloud.clients.cloudformation, cloud.clients.sts):
+        client.meta.events.register("provide-client-params", record)
+    package = write_package(tmp_path / "package", padding=deploy.MAX_TEMPLATE_BODY)
+    role = ["--role-arn", SERVICE_ROLE]
+    stage = {"ParameterKey": "Stage", "ParameterValue": "dev"}
+    issuer = {"ParameterKey": "Issuer", "ParameterValue": DOMAIN}
+    cloud.no_stack()
+    _deployed(cloud, "CREATE", [issuer, stage], SERVICE_ROLE)
+    cloud.stack("CREATE_COMPLETE")
+    assert cloud.run(package, "--parameter", f"Issuer={DOMAIN}", *role) == 0
+    kept: list[dict[str, Any]] = [stage, {"ParameterKey": "Issuer", "UsePreviousValue": True}]
+    cloud.stack("UPDATE_COMPLETE", {"Stage": "dev", "Issuer": DOMAIN})
+    cloud.change_set("UPDATE", kept, role=SERVICE_ROLE)
+    cloud.change_set_status("FAILED", "The submitted information didn't contain changes.")
+    cloud.stub.add_response("delete_change_set", {}, {"ChangeSetName": CHANGE_SET})
+    cloud.stack("UPDATE_COMPLETE", {"Stage": "dev", "Issuer": DOMAIN})
+    assert cloud.run(package, *role) == 0
+    cloud.stack("UPDATE_COMPLETE", {"Stage": "dev", "Issuer": DOMAIN})
+    cloud.change_set("UPDATE", kept, role=SERVICE_ROLE)
+    cloud.change_set_status("CREATE_COMPLETE")
+    cloud.executed()
+    cloud.stack("UPDATE_ROLLBACK_COMPLETE")
+    cloud.stub.add_response("describe_stack_events", {"StackEvents": []}, {"StackName": STACK})
+    assert cloud.run(package, *role) == 1
+
+    template = json.loads((deploy.ROOT / "infra" / "deploy-role.json").read_text(encoding="utf-8"))
+    [policy] = template["Resources"]["DevGitHubRole"]["Properties"]["Policies"]
+    statements = policy["PolicyDocument"]["Statement"]
+    assert {a for s in statements for a in s["Action"]} == called | {"iam:PassRole"}
+
+    def resources(action: str) -> list[str]:
+        pseudo = {
+            "${AWS::Partition}": "aws",
+            "${AWS::Region}": REGION,
+            "${AWS::AccountId}": ACCOUNT,
+        }
+        named = [r["Fn::Sub"] for s in statements if action in s["Action"] for r in s["Resource"]]
+        for name, value in pseudo.items():
+            named = [n.replace(name, value) for n in named]
+        return named
+
+    assert resources("s3:CreateBucket") == [f"arn:aws:s3:::{BUCKET}"]
+    [objects] = resources("s3:PutObject")
+    keys = [o["Key"] for o in cloud.s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
+    assert keys
+    assert all(fnmatchcase(f"arn:aws:s3:::{BUCKET}/{key}", objects) for key in keys)
