@@ -49,7 +49,10 @@ SAM_EXPANDS = {
         "AWS::ApiGateway::Stage",
     },
 }
-SAM_EVENTS = {"SQS": {"AWS::Lambda::EventSourceMapping"}}
+SAM_EVENTS = {
+    "SQS": {"AWS::Lambda::EventSourceMapping"},
+    "Schedule": {"AWS::Events::Rule", "AWS::Lambda::Permission"},
+}
 #: Permissions the handlers list for features of a type the stack does not use; the
 #: service role leaves them out (fnmatch patterns).
 NOT_USED = {
