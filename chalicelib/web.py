@@ -18,7 +18,7 @@ WEB_DIR = Path(__file__).parent / "web"
 #: The only files served, with their types: nothing else under web/ is reachable.
 FILES = {
     "index.html": "text/html; charset=utf-8",
-    "app.js": "text/javascript; charset=utf-8",
+    "main.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
 }
 SECURITY_HEADERS = {

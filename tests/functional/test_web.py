@@ -16,7 +16,7 @@ from tests.conftest import Api
 
 FILES = [
     ("/", "text/html; charset=utf-8"),
-    ("/assets/app.js", "text/javascript; charset=utf-8"),
+    ("/assets/main.js", "text/javascript; charset=utf-8"),
     ("/assets/app.css", "text/css; charset=utf-8"),
 ]
 
@@ -82,13 +82,13 @@ def test_the_page_has_nothing_the_policy_would_refuse_and_labels_every_input(api
 
     assert markup.refused == []
     # Relative URLs: the page works at "/" locally and at "/<stage>/" on API Gateway.
-    assert markup.scripts == ["assets/app.js"]
+    assert markup.scripts == ["assets/main.js"]
     assert markup.inputs <= markup.labels_for
     assert {"login-form", "register-form", "todo-form", "todo-list", "session-list"} <= markup.ids
 
 
 def test_the_script_writes_user_data_as_text_only_and_keeps_tokens_in_memory(api: Api) -> None:
-    script = api.get("/assets/app.js").body.decode("utf-8")
+    script = api.get("/assets/main.js").body.decode("utf-8")
     css = api.get("/assets/app.css").body.decode("utf-8")
 
     for refused in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
