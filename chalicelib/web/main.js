@@ -12,9 +12,9 @@
  * keeps one in flight at a time (and, where the Web Locks API exists, one across tabs).
  */
 
-// The page is served at <base>/ ("/" locally, "/api/" on an API Gateway stage), and the
-// API lives under the same base: "" locally, "/api" on the stage.
-var BASE = location.pathname.replace(/[^/]*$/, "").replace(/\/+$/, "");
+import { ApiError, isInvalidToken, send } from "./api.js";
+import { $, make } from "./dom.js";
+
 var PAGE_SIZE = 20;
 var REFRESH_MARGIN_SECONDS = 60;
 var RETRY_REFRESH_MS = 30000;
@@ -39,25 +39,6 @@ var FIELD_MESSAGES = {
   verification_failed: "The passkey could not be verified. Please try again.",
 };
 
-function $(id) {
-  return document.getElementById(id);
-}
-
-function make(tag, props, children) {
-  var node = document.createElement(tag);
-  Object.keys(props || {}).forEach(function (key) {
-    var value = props[key];
-    if (value === undefined || value === null || value === false) return;
-    if (key === "text") node.textContent = value;
-    else if (key === "className") node.className = value;
-    else node.setAttribute(key, value === true ? "" : String(value));
-  });
-  (children || []).forEach(function (child) {
-    if (child) node.append(child);
-  });
-  return node;
-}
-
 // ------------------------------------------------------------------ state
 
 var accessToken = null;
@@ -71,63 +52,6 @@ var todoNodes = new Map();
 var resetToken = null;
 
 // ------------------------------------------------------------------ the API
-
-function ApiError(status, problem, headers) {
-  var doc = problem && typeof problem === "object" ? problem : {};
-  this.name = "ApiError";
-  this.status = status;
-  this.code = doc.code || (status === 0 ? "network_error" : "http_" + status);
-  this.detail = typeof doc.detail === "string" ? doc.detail : "";
-  this.errors = Array.isArray(doc.errors) ? doc.errors : [];
-  var retry = headers ? headers.get("Retry-After") : null;
-  this.retryAfter = retry && /^\d+$/.test(retry) ? Number(retry) : null;
-  this.handled = false;
-  this.message = this.detail || "Request failed (" + status + ")";
-}
-ApiError.prototype = Object.create(Error.prototype);
-ApiError.prototype.constructor = ApiError;
-
-/* One request to the API. Resolves with the parsed JSON body (null for 204). */
-async function send(method, path, body, token) {
-  var headers = { Accept: "application/json, application/problem+json" };
-  if (method !== "GET") headers["Content-Type"] = "application/json";
-  if (token) headers.Authorization = "Bearer " + token;
-  var response;
-  try {
-    response = await fetch(BASE + path, {
-      method: method,
-      headers: headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: "same-origin",
-      cache: "no-store",
-    });
-  } catch (err) {
-    throw new ApiError(0, {
-      code: "network_error",
-      detail: "The server could not be reached. Check your connection and try again.",
-    });
-  }
-  var data = null;
-  var text = "";
-  try {
-    text = await response.text();
-  } catch (err) {
-    text = "";
-  }
-  if (text) {
-    try {
-      data = JSON.parse(text);
-    } catch (err) {
-      data = null;
-    }
-  }
-  if (!response.ok) throw new ApiError(response.status, data, response.headers);
-  return data;
-}
-
-function isInvalidToken(error) {
-  return error instanceof ApiError && error.status === 401 && error.code === "invalid_token";
-}
 
 /* A call with the access token. On 401 invalid_token: one refresh, one retry; if the
  * session cannot be renewed, back to the log-in screen. */
