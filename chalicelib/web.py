@@ -17,7 +17,15 @@ from chalicelib import errors
 WEB_DIR = Path(__file__).parent / "web"
 #: The page's ES modules: index.html loads main.js, which imports the others by relative
 #: path ("./api.js"), so each sits directly under web/ and is served as /assets/<name>.
-MODULES = ("main.js", "api.js", "dom.js", "session.js")
+MODULES = (
+    "main.js",
+    "api.js",
+    "dom.js",
+    "forms.js",
+    "listitems.js",
+    "messages.js",
+    "session.js",
+)
 #: The only files served, with their types: nothing else under web/ is reachable. A
 #: module must have a JavaScript type, or the browser refuses to run it.
 FILES = {

@@ -9,6 +9,17 @@
 import { ApiError, send } from "./api.js";
 import { $, make } from "./dom.js";
 import {
+  clearErrors,
+  markInvalid,
+  missing,
+  onClick,
+  onSubmit,
+  setError,
+  showProblem,
+} from "./forms.js";
+import { deleted, onEscape, textEditor } from "./listitems.js";
+import { clearMessages, formatTime, problemMessage, showAlert, showFlash } from "./messages.js";
+import {
   accessToken,
   api,
   beginSession,
@@ -28,16 +39,6 @@ var TITLES = {
   reset: "Choose a new password",
   verify: "Email verification",
   dashboard: "Dashboard",
-};
-
-// What a failed field or request means, in the page's words where the page knows better
-// than a generic server message.
-var FIELD_MESSAGES = {
-  required: "This field is required.",
-  common: "This password is too common; choose another.",
-  contains_username: "Do not use your username in it.",
-  contains_email: "Do not use your email address in it.",
-  verification_failed: "The passkey could not be verified. Please try again.",
 };
 
 // ------------------------------------------------------------------ state
@@ -80,182 +81,6 @@ function sessionLost(message) {
 }
 
 whenSessionLost(sessionLost);
-
-// ------------------------------------------------------------------ messages
-
-function showFlash(text) {
-  $("alert").textContent = "";
-  $("flash").textContent = text;
-}
-
-function showAlert(text) {
-  $("flash").textContent = "";
-  $("alert").textContent = text;
-}
-
-function clearMessages() {
-  $("flash").textContent = "";
-  $("alert").textContent = "";
-}
-
-function formatWait(seconds) {
-  if (seconds < 60) return seconds + (seconds === 1 ? " second" : " seconds");
-  var minutes = Math.ceil(seconds / 60);
-  var about = minutes < 120 ? minutes + " minutes" : Math.ceil(minutes / 60) + " hours";
-  return seconds + " seconds (about " + about + ")";
-}
-
-function problemMessage(error, overrides) {
-  if (overrides && overrides[error.code]) return overrides[error.code];
-  switch (error.code) {
-    case "invalid_credentials":
-      return "The username or password is incorrect.";
-    case "too_many_attempts":
-      return error.retryAfter !== null
-        ? "Too many attempts. Try again in " + formatWait(error.retryAfter) + "."
-        : "Too many attempts. Wait a while before trying again.";
-    case "username_taken":
-      return "That username is taken; choose another.";
-    case "email_taken":
-      return "That email address belongs to another account.";
-    case "service_unavailable":
-      return "The service is temporarily unavailable. Try again in a moment.";
-    case "network_error":
-      return error.detail;
-    default:
-      return error.detail || "Something went wrong. Please try again.";
-  }
-}
-
-function fieldMessage(fieldError) {
-  return (
-    FIELD_MESSAGES[fieldError.code] ||
-    (typeof fieldError.message === "string" && fieldError.message) ||
-    "This value is not valid."
-  );
-}
-
-function setError(node, messages) {
-  node.replaceChildren();
-  if (messages.length === 1) {
-    node.textContent = messages[0];
-  } else if (messages.length > 1) {
-    node.append(
-      make(
-        "ul",
-        {},
-        messages.map(function (text) {
-          return make("li", { text: text });
-        }),
-      ),
-    );
-  }
-}
-
-function clearErrors(form) {
-  form.querySelectorAll(".field-error, .form-error").forEach(function (node) {
-    node.replaceChildren();
-  });
-  form.querySelectorAll("[aria-invalid]").forEach(function (node) {
-    node.removeAttribute("aria-invalid");
-  });
-}
-
-function markInvalid(inputId, messages) {
-  setError($(inputId + "-error"), messages);
-  $(inputId).setAttribute("aria-invalid", "true");
-}
-
-/* Put a problem document's messages next to their fields (``fields`` maps an API field
- * name, or a problem code, to an input id) and the rest in the form's error line. */
-function showProblem(error, options) {
-  if (error.handled) return;
-  var fields = options.fields || {};
-  var perInput = new Map();
-  var rest = [];
-  function add(inputId, text) {
-    if (inputId && $(inputId + "-error")) {
-      if (!perInput.has(inputId)) perInput.set(inputId, []);
-      perInput.get(inputId).push(text);
-    } else {
-      rest.push(text);
-    }
-  }
-  if (error.errors.length) {
-    error.errors.forEach(function (fieldError) {
-      add(fields[fieldError.field], fieldMessage(fieldError));
-    });
-  } else {
-    add(fields[error.code], problemMessage(error, options.messages));
-  }
-  var first = null;
-  perInput.forEach(function (messages, inputId) {
-    markInvalid(inputId, messages);
-    first = first || $(inputId);
-  });
-  if (rest.length) setError($(options.formError), rest);
-  if (first && !rest.length) first.focus();
-}
-
-/* Client-side check that the required inputs are filled in; true if one is empty. */
-function missing(checks) {
-  var first = null;
-  checks.forEach(function (check) {
-    if (check && !check[1]) {
-      markInvalid(check[0], [check[2]]);
-      first = first || $(check[0]);
-    }
-  });
-  if (first) first.focus();
-  return first !== null;
-}
-
-/* Run ``task`` with the form marked busy; a second submit meanwhile is ignored. */
-async function busy(form, task) {
-  if (form.dataset.busy) return;
-  form.dataset.busy = "1";
-  form.setAttribute("aria-busy", "true");
-  var buttons = form.querySelectorAll("button[type=submit]");
-  buttons.forEach(function (button) {
-    button.setAttribute("aria-disabled", "true");
-  });
-  try {
-    await task();
-  } finally {
-    delete form.dataset.busy;
-    form.removeAttribute("aria-busy");
-    buttons.forEach(function (button) {
-      button.removeAttribute("aria-disabled");
-    });
-  }
-}
-
-/* A click handler on a button that ignores clicks while the last one is being answered. */
-function onClick(button, task) {
-  button.addEventListener("click", async function (event) {
-    if (button.dataset.busy) return;
-    button.dataset.busy = "1";
-    button.setAttribute("aria-disabled", "true");
-    try {
-      await task(event);
-    } finally {
-      delete button.dataset.busy;
-      button.removeAttribute("aria-disabled");
-    }
-  });
-}
-
-function onSubmit(formId, task) {
-  var form = $(formId);
-  form.addEventListener("submit", function (event) {
-    event.preventDefault();
-    if (form.dataset.busy) return;
-    clearErrors(form);
-    busy(form, function () {
-      return task(form);
-    });
-  });
-}
 
 // ------------------------------------------------------------------ views
 
@@ -592,88 +417,7 @@ onClick($("logout-all"), async function () {
 
 // ------------------------------------------------------------------ list items
 
-/* DELETE one thing of a list; already gone (404) counts as deleted. Any other failure
- * goes to ``report`` and resolves false. */
-async function deleted(path, report) {
-  try {
-    await api("DELETE", path);
-    return true;
-  } catch (failure) {
-    if (failure.status === 404) return true;
-    report(failure);
-    return false;
-  }
-}
-
 // ------------------------------------------------------------------ inline editing
-
-function onEscape(node, handler) {
-  node.addEventListener("keydown", function (event) {
-    if (event.key === "Escape") {
-      event.preventDefault();
-      handler();
-    }
-  });
-}
-
-/* A one-line editor in place of a list item's row (a to-do's text, a passkey's name).
- * Enter saves through ``spec.save(text)`` and closes; Escape or Cancel closes; an
- * empty text is refused next to the item, an unchanged one just closes. The caller
- * puts ``form`` in place and focuses ``input``. */
-function textEditor(spec) {
-  var input = make("input", {
-    type: "text",
-    id: spec.id,
-    maxlength: spec.maxLength,
-    autocomplete: "off",
-    "data-testid": spec.testId + "-edit-input",
-    "aria-describedby": spec.error.id,
-  });
-  input.value = spec.value;
-  var save = make("button", {
-    type: "submit",
-    className: "small primary",
-    "data-testid": spec.testId + "-save",
-    text: spec.saveText,
-  });
-  var cancel = make("button", {
-    type: "button",
-    className: "small",
-    "data-testid": spec.testId + "-cancel",
-    text: "Cancel",
-  });
-  var form = make("form", { className: spec.className, novalidate: true }, [
-    make("label", { for: spec.id, className: "visually-hidden", text: spec.label }),
-    input,
-    make("div", { className: "editor-actions" }, [save, cancel]),
-  ]);
-  cancel.addEventListener("click", spec.close);
-  onEscape(input, spec.close);
-  form.addEventListener("submit", function (event) {
-    event.preventDefault();
-    spec.error.replaceChildren();
-    var text = input.value.trim();
-    if (!text) {
-      setError(spec.error, [spec.emptyMessage]);
-      input.focus();
-      return;
-    }
-    if (text === spec.value) {
-      spec.close();
-      return;
-    }
-    busy(form, async function () {
-      try {
-        await spec.save(text);
-        spec.close();
-      } catch (failure) {
-        if (!failure.handled) setError(spec.error, [problemMessage(failure)]);
-        input.focus();
-      }
-    });
-  });
-  return { form: form, input: input };
-}
 
 // ------------------------------------------------------------------ to-dos
 
@@ -891,18 +635,6 @@ function describeAgent(agent) {
               : null;
   if (browser && system) return browser + " on " + system;
   return browser || system || agent.slice(0, 80);
-}
-
-function formatTime(seconds) {
-  if (!seconds) return "unknown";
-  try {
-    return new Date(seconds * 1000).toLocaleString(undefined, {
-      dateStyle: "medium",
-      timeStyle: "short",
-    });
-  } catch (err) {
-    return new Date(seconds * 1000).toLocaleString();
-  }
 }
 
 async function loadSessions() {
