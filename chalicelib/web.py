@@ -25,6 +25,8 @@ MODULES = (
     "listitems.js",
     "messages.js",
     "session.js",
+    "views.js",
+    "webauthn.js",
 )
 #: The only files served, with their types: nothing else under web/ is reachable. A
 #: module must have a JavaScript type, or the browser refuses to run it.
