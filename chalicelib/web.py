@@ -20,11 +20,17 @@ WEB_DIR = Path(__file__).parent / "web"
 MODULES = (
     "main.js",
     "api.js",
+    "dashboard.js",
     "dom.js",
     "forms.js",
     "listitems.js",
     "messages.js",
+    "passkeys.js",
+    "password.js",
+    "profile.js",
     "session.js",
+    "sessions.js",
+    "todos.js",
     "views.js",
     "webauthn.js",
 )
