@@ -132,7 +132,7 @@ export function endSession() {
 }
 
 // What the page does when the session cannot be renewed (back to the log-in screen): set
-// by the page, since the session knows no screen.
+// by dashboard.js, since the session knows no screen.
 var onSessionLost = null;
 
 export function whenSessionLost(handler) {
