@@ -15,11 +15,35 @@ from pathlib import Path
 from chalicelib import errors
 
 WEB_DIR = Path(__file__).parent / "web"
-#: The only files served, with their types: nothing else under web/ is reachable.
+#: The page's ES modules: index.html loads main.js, which imports the others by relative
+#: path ("./api.js"), so each sits directly under web/ and is served as /assets/<name>.
+MODULES = (
+    "main.js",
+    "api.js",
+    "dashboard.js",
+    "dom.js",
+    "forms.js",
+    "listitems.js",
+    "login.js",
+    "messages.js",
+    "passkey-login.js",
+    "passkeys.js",
+    "password.js",
+    "profile.js",
+    "recovery.js",
+    "register.js",
+    "session.js",
+    "sessions.js",
+    "todos.js",
+    "views.js",
+    "webauthn.js",
+)
+#: The only files served, with their types: nothing else under web/ is reachable. A
+#: module must have a JavaScript type, or the browser refuses to run it.
 FILES = {
     "index.html": "text/html; charset=utf-8",
-    "app.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
+    **dict.fromkeys(MODULES, "text/javascript; charset=utf-8"),
 }
 SECURITY_HEADERS = {
     "Content-Security-Policy": (

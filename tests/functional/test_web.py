@@ -15,10 +15,12 @@ from tests.assertions import assert_problem, header
 from tests.conftest import Api
 
 FILES = [
-    ("/", "text/html; charset=utf-8"),
-    ("/assets/app.js", "text/javascript; charset=utf-8"),
-    ("/assets/app.css", "text/css; charset=utf-8"),
+    ("/", "index.html", "text/html; charset=utf-8"),
+    ("/assets/app.css", "app.css", "text/css; charset=utf-8"),
+    *[(f"/assets/{name}", name, "text/javascript; charset=utf-8") for name in web.MODULES],
 ]
+#: An import statement: `import { a, b } from "./api.js";` or `import "./register.js";`.
+IMPORT = re.compile(r'^import (?:\{[\w$,\s]+\} from )?"([^"]+)";', re.M)
 
 
 class Markup(HTMLParser):
@@ -27,7 +29,7 @@ class Markup(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.refused: list[str] = []
-        self.scripts: list[str] = []
+        self.scripts: list[tuple[str | None, str]] = []
         self.ids: set[str] = set()
         self.labels_for: set[str] = set()
         self.inputs: set[str] = set()
@@ -41,7 +43,7 @@ class Markup(HTMLParser):
         if tag == "script":
             if not found.get("src"):
                 self.refused.append("inline <script>")
-            self.scripts.append(found.get("src") or "")
+            self.scripts.append((found.get("type"), found.get("src") or ""))
         for name in ("src", "href", "action"):
             value = found.get(name) or ""
             if re.match(r"^(https?:)?//", value):
@@ -54,9 +56,9 @@ class Markup(HTMLParser):
             self.inputs.add(str(found.get("id")))
 
 
-@pytest.mark.parametrize(("path", "content_type"), FILES)
+@pytest.mark.parametrize(("path", "name", "content_type"), FILES)
 def test_each_file_is_served_with_its_type_and_the_strict_policy(
-    api: Api, path: str, content_type: str
+    api: Api, path: str, name: str, content_type: str
 ) -> None:
     response = api.get(path)
 
@@ -68,12 +70,29 @@ def test_each_file_is_served_with_its_type_and_the_strict_policy(
     )
     assert header(response, "X-Frame-Options") == "DENY"
     assert header(response, "X-Content-Type-Options") == "nosniff"
-    assert len(response.body) > 1000
+    assert response.body == (web.WEB_DIR / name).read_bytes()
 
 
 def test_nothing_else_is_served_from_assets(api: Api) -> None:
     assert_problem(api.get("/assets/index.html.bak"), 404, "not_found")
     assert_problem(api.get("/assets/..%2fweb.py"), 404, "not_found")
+
+
+def test_every_module_is_served_and_imports_only_served_siblings(api: Api) -> None:
+    """No build step: the browser resolves each import itself, so a module left out of
+    ``web.MODULES`` or imported by another path would break the page."""
+    assert sorted(path.name for path in web.WEB_DIR.glob("*.js")) == sorted(web.MODULES)
+    imported = set()
+    for name in web.MODULES:
+        text = api.get(f"/assets/{name}").body.decode("utf-8")
+        specifiers = IMPORT.findall(text)
+        assert len(specifiers) == len(re.findall(r"^import\b", text, re.M)), name
+        for specifier in specifiers:
+            # Only a sibling by a relative path: nothing from another origin or folder.
+            assert specifier.startswith("./"), f"{name} imports {specifier}"
+            assert specifier[2:] in web.MODULES, f"{name} imports {specifier}"
+            imported.add(specifier[2:])
+    assert imported == set(web.MODULES) - {"main.js"}
 
 
 def test_the_page_has_nothing_the_policy_would_refuse_and_labels_every_input(api: Api) -> None:
@@ -82,13 +101,13 @@ def test_the_page_has_nothing_the_policy_would_refuse_and_labels_every_input(api
 
     assert markup.refused == []
     # Relative URLs: the page works at "/" locally and at "/<stage>/" on API Gateway.
-    assert markup.scripts == ["assets/app.js"]
+    assert markup.scripts == [("module", "assets/main.js")]
     assert markup.inputs <= markup.labels_for
     assert {"login-form", "register-form", "todo-form", "todo-list", "session-list"} <= markup.ids
 
 
 def test_the_script_writes_user_data_as_text_only_and_keeps_tokens_in_memory(api: Api) -> None:
-    script = api.get("/assets/app.js").body.decode("utf-8")
+    script = "\n".join(api.get(f"/assets/{name}").body.decode("utf-8") for name in web.MODULES)
     css = api.get("/assets/app.css").body.decode("utf-8")
 
     for refused in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
