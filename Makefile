@@ -10,7 +10,7 @@ VENV_STAMP := $(VENV)/.installed
 # `make package STAGE=prod` packages prod.
 STAGE ?= dev
 
-.PHONY: install run test lint bench soak clean package system-deps deploy-rehearsal deploy
+.PHONY: install run test lint docs bench soak clean package system-deps deploy-rehearsal deploy
 
 install: system-deps $(VENV_STAMP) $(DDB_STAMP)
 
@@ -41,7 +41,12 @@ lint: $(VENV_STAMP)
 	$(VENV)/bin/actionlint
 	$(VENV)/bin/cfn-lint infra/deploy-role.json
 
-test: install lint
+# The docs site (mkdocs.yml, docs/) into .local/site; --strict: a broken link, anchor or
+# missing page fails. The HTTP reference is rendered from the served OpenAPI document.
+docs: $(VENV_STAMP)
+	NO_MKDOCS_2_WARNING=1 GATEHOUSE_STAGE=local $(VENV)/bin/mkdocs build --strict
+
+test: install lint docs
 	$(PY) -m pytest
 
 # The deployable template: Chalice's own merged with infra/template.json (rendered from
