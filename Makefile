@@ -76,7 +76,7 @@ deploy-rehearsal: $(VENV_STAMP)
 
 # A real deploy to the account of your AWS credentials: lint, the rehearsal and the
 # packaged template's checks first, then the packaged template as the one stack
-# gatehouse-$(STAGE) (scripts/deploy.py; see README, "Deploying"). Stack parameters:
+# gatehouse-$(STAGE) (scripts/deploy.py; see docs/operations/deploying.md). Stack parameters:
 # PARAM_<Name>=value, e.g. `make deploy STAGE=prod PARAM_WebAcl=true`.
 deploy: lint deploy-rehearsal package
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
