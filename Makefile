@@ -10,7 +10,7 @@ VENV_STAMP := $(VENV)/.installed
 # `make package STAGE=prod` packages prod.
 STAGE ?= dev
 
-.PHONY: install run test lint bench soak clean package system-deps deploy-rehearsal deploy
+.PHONY: install run test lint docs bench soak clean package system-deps deploy-rehearsal deploy
 
 install: system-deps $(VENV_STAMP) $(DDB_STAMP)
 
@@ -41,7 +41,12 @@ lint: $(VENV_STAMP)
 	$(VENV)/bin/actionlint
 	$(VENV)/bin/cfn-lint infra/deploy-role.json
 
-test: install lint
+# The docs site (mkdocs.yml, docs/) into .local/site; --strict: a broken link, anchor or
+# missing page fails. The HTTP reference is rendered from the served OpenAPI document.
+docs: $(VENV_STAMP)
+	NO_MKDOCS_2_WARNING=1 GATEHOUSE_STAGE=local $(VENV)/bin/mkdocs build --strict
+
+test: install lint docs
 	$(PY) -m pytest
 
 # The deployable template: Chalice's own merged with infra/template.json (rendered from
@@ -71,7 +76,7 @@ deploy-rehearsal: $(VENV_STAMP)
 
 # A real deploy to the account of your AWS credentials: lint, the rehearsal and the
 # packaged template's checks first, then the packaged template as the one stack
-# gatehouse-$(STAGE) (scripts/deploy.py; see README, "Deploying"). Stack parameters:
+# gatehouse-$(STAGE) (scripts/deploy.py; see docs/operations/deploying.md). Stack parameters:
 # PARAM_<Name>=value, e.g. `make deploy STAGE=prod PARAM_WebAcl=true`.
 deploy: lint deploy-rehearsal package
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \

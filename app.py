@@ -1,7 +1,7 @@
 """Gatehouse's HTTP routes and the bearer-token authorizer.
 
 Routes only read the request, call a service from ``chalicelib`` and shape the answer;
-every rule lives in a chalicelib module (see README, "Architecture").
+every rule lives in a chalicelib module (see docs/architecture.md).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from bench import PROJECT_DIR
 from bench.report import Measured, Report
 from bench.roundtrips import Calls
 
-#: us-east-1 list prices (USD), the README's "What it costs"; check current prices.
+#: us-east-1 list prices (USD), docs/operations/costs.md; check current prices.
 LAMBDA_PER_GB_SECOND = 0.0000166667
 LAMBDA_PER_REQUEST = 0.20 / 1e6
 API_GATEWAY_PER_REQUEST = 3.50 / 1e6

@@ -1,1 +1,1 @@
-"""Gatehouse: the services behind app.py's routes (see README, "Architecture")."""
+"""Gatehouse: the services behind app.py's routes (see docs/architecture.md)."""

@@ -1,7 +1,7 @@
 """WebAuthn verification, with Yubico's ``fido2`` (its ``Fido2Server``).
 
 Imported only when a passkey route runs (passkeys.py imports it inside its methods), so
-no other route and no cold start pays for ``fido2``; see README, "Passkeys", for why
+no other route and no cold start pays for ``fido2``; see docs/concepts/passkeys.md for why
 this library and what importing it costs.
 
 Two stages, each with its own kind of failure:

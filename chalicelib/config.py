@@ -37,7 +37,7 @@ def mail_queue_name(env: Mapping[str, str] | None = None) -> str:
 def issuer(env: Mapping[str, str]) -> str:
     """``ISSUER`` without a trailing slash; unset, ``http://localhost:<PORT>`` (the local
     runner's address, 8000 unless ``PORT`` says otherwise). Deployed stages set it to the
-    API's URL or custom domain (see README, "Stages and configuration")."""
+    API's URL or custom domain (see docs/operations/configuration.md)."""
     configured = (env.get("ISSUER") or "").strip().rstrip("/")
     return configured or f"http://localhost:{_int(env, 'PORT', 8000)}"
 
@@ -138,7 +138,7 @@ class Settings:
         """Read settings; the ``local`` stage defaults to DynamoDB Local on 127.0.0.1.
 
         DynamoDB Local binds every interface and cannot be told otherwise, so the
-        client side always names loopback explicitly (see README, "Local stage").
+        client side always names loopback explicitly (see docs/index.md, "The local stage").
         """
         env = os.environ if env is None else env
         stage = env.get("GATEHOUSE_STAGE", "dev")

@@ -262,7 +262,7 @@ def signed_out(request: Request) -> Response:
 
 def token_response_for(request: Request, pair: dict[str, Any], in_cookie: bool) -> Response:
     """A TokenPair answer; with ``in_cookie`` the refresh token travels only in the
-    cookie, and the body's ``refresh_token`` is null (see README, "Web page")."""
+    cookie, and the body's ``refresh_token`` is null (see docs/web-page.md)."""
     if not in_cookie:
         return token_response(pair)
     response = token_response(pair | dict.fromkeys(("refresh_token",)))

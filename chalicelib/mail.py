@@ -8,7 +8,7 @@ dead-letter queue (infra/base.json), whose alarm says so.
 
 The local outbox (``.local/outbox/``, one RFC 5322 ``.eml`` file per message, newest
 last by name) makes the reset and verification flows work offline: read the newest
-message with ``ls -t .local/outbox | head -1`` and ``cat`` it (see README).
+message with ``ls -t .local/outbox | head -1`` and ``cat`` it (see docs/index.md).
 """
 
 from __future__ import annotations

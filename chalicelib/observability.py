@@ -8,7 +8,7 @@ Metrics ride on the same lines in CloudWatch Embedded Metric Format: a line with
 ``_aws`` block becomes metrics in the ``Gatehouse`` namespace when Lambda's log goes to
 CloudWatch, with no API call and no extra dependency. A small writer rather than AWS
 Lambda Powertools: Powertools' metrics would add its import to every cold start and a
-package to the layer for what is one JSON block (see README, "Observability").
+package to the layer for what is one JSON block (see docs/operations/observability.md).
 """
 
 from __future__ import annotations

@@ -113,7 +113,7 @@ class Recovery:
 
     def reset(self, token: str, new_password: str, device: Device) -> None:
         """Set a new password with a reset token: every session and every passkey of the
-        user ends; TOTP stays on (see README, "Account protection").
+        user ends; TOTP stays on (see docs/concepts/account-protection.md).
 
         Passkeys end because a reset is how the owner of an address takes an account
         back: someone who registered that address first, or held the account for a

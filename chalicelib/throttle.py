@@ -95,7 +95,7 @@ def pair(name: str, per_hour: int, per_day: int) -> tuple[Limit, Limit]:
 
 @dataclass(frozen=True)
 class Policy:
-    """The limits of every throttled action (see README, "Account protection")."""
+    """The limits of every throttled action (see docs/concepts/account-protection.md)."""
 
     account: tuple[Limit, ...] = pair("account", 10, 50)
     ip: tuple[Limit, ...] = pair("ip", 100, 1000)

@@ -182,7 +182,7 @@ class Admin:
     def mfa_off(self, reference: str) -> None:
         """Turn TOTP off and forget its secret and recovery codes: for an owner who lost
         the authenticator and the codes, or who took an address back by a reset from
-        someone who had turned TOTP on (see README, "Account protection"). Recorded on
+        someone who had turned TOTP on (see docs/concepts/account-protection.md). Recorded on
         the user's activity as ``mfa_disabled`` / ``admin``."""
         user = self.user(reference)
         self.svc.mfa.disable(user)

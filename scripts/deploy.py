@@ -480,7 +480,8 @@ class Stack:
                 "\n".join(
                     [
                         f"stack {status}; CloudFormation has rolled back what it changed"
-                        " (README, 'Prerequisites, secrets, rollback'). Failed events:",
+                        " (docs/operations/deploying.md, 'Prerequisites, secrets, rollback')."
+                        " Failed events:",
                         *self.failures(started),
                     ]
                 )

@@ -152,7 +152,7 @@ def test_fifty_refreshes_of_one_token_give_at_most_one_pair_and_end_the_family(
     for response in responses:
         if response.status_code != 200:
             assert_problem(response, 401, "invalid_token")
-    # Losing a refresh race is reuse (README, "Sessions"): the session family ends,
+    # Losing a refresh race is reuse (docs/concepts/sessions.md): the session family ends,
     # the winner's new pair with it.
     assert table.sessions(user_id) == []
     assert_problem(refresh(api, pair["refresh_token"]), 401, "invalid_token")

@@ -286,7 +286,8 @@ def test_a_pre_registered_address_keeps_no_passkey_after_its_owner_resets(
 ) -> None:
     """Someone registers the victim's address first and adds a passkey. The victim
     verifies the address (the link went to their mailbox), resets the password, and
-    the squatter's passkey and sessions are gone; TOTP would stay, see README."""
+    the squatter's passkey and sessions are gone; TOTP would stay, see
+    docs/concepts/account-protection.md."""
     victim = address("victim")
     squatter = new_user(email=victim)
     squatter_token = login(squatter["username"], PASSWORD)["access_token"]

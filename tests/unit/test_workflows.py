@@ -192,11 +192,12 @@ def _make_dry_run(stage: str) -> list[str]:
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_the_template_deployed_is_the_one_make_package_writes_and_the_readme_names(
+def test_the_template_deployed_is_the_one_make_package_writes_and_the_docs_name(
     stage: str,
 ) -> None:
     """scripts/deploy.py's default template is where ``make package`` writes it and runs
-    cfn-lint on it, what the deploy job keeps as an artifact, and what the README says."""
+    cfn-lint on it, what the deploy job keeps as an artifact, and what the README and the
+    deploying page (docs/operations/deploying.md) say."""
     template = deploy.stage_package_dir(stage) / deploy.TEMPLATE_FILE
     relative = template.relative_to(ROOT).as_posix()
     commands = _make_dry_run(stage)
@@ -210,5 +211,6 @@ def test_the_template_deployed_is_the_one_make_package_writes_and_the_readme_nam
         if s.get("uses", "").startswith("actions/upload-artifact@")
     ]
     assert relative in artifact["with"]["path"].split()
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert relative.replace(f"package-{stage}", "package-<stage>") in readme
+    named = relative.replace(f"package-{stage}", "package-<stage>")
+    for doc in ("README.md", "docs/operations/deploying.md"):
+        assert named in (ROOT / doc).read_text(encoding="utf-8"), doc
