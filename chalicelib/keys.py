@@ -467,11 +467,8 @@ class SecretsManagerKeys:
         self.secret_id = secret_id
 
     def read(self) -> KeyDocument:
-        try:
-            secret = self._client.get_secret_value(SecretId=self.secret_id)
-        except (ClientError, BotoCoreError) as error:
-            raise errors.ServiceUnavailable("The signing keys are unavailable.") from error
-        return KeyDocument.parse(secret["SecretString"])
+        text, _ = _secret(self._client, self.secret_id, "The signing keys are unavailable.")
+        return KeyDocument.parse(text)
 
     def load(self) -> KeyRing:
         return self.read().ring()
@@ -482,14 +479,15 @@ class SecretsManagerKeys:
     def read_versioned(self) -> tuple[KeyDocument | None, str]:
         """The current version; a secret created empty (no value yet) is ``(None, "")``."""
         try:
-            secret = self._client.get_secret_value(SecretId=self.secret_id)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            text, version = _secret(
+                self._client, self.secret_id, "The signing keys are unavailable."
+            )
+        except errors.ServiceUnavailable as error:
+            cause = error.__cause__
+            if isinstance(cause, ClientError) and _code(cause) == "ResourceNotFoundException":
                 return None, ""
-            raise errors.ServiceUnavailable("The signing keys are unavailable.") from error
-        except BotoCoreError as error:
-            raise errors.ServiceUnavailable("The signing keys are unavailable.") from error
-        return KeyDocument.parse(secret["SecretString"]), str(secret["VersionId"])
+            raise
+        return KeyDocument.parse(text), version
 
     def write_if(self, document: KeyDocument, version: str) -> bool:
         """A compare-and-swap on the secret's versions: the new version's id is derived
@@ -504,10 +502,24 @@ class SecretsManagerKeys:
                 ClientRequestToken=str(successor),
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ResourceExistsException":
+            if _code(error) == "ResourceExistsException":
                 return False
             raise
         return True
+
+
+def _secret(client: SecretsManagerClient, secret_id: str, unavailable: str) -> tuple[str, str]:
+    """The secret's current value and version id; 503 (``unavailable``) if it cannot be
+    read, with the AWS error as the cause."""
+    try:
+        secret = client.get_secret_value(SecretId=secret_id)
+    except (ClientError, BotoCoreError) as error:
+        raise errors.ServiceUnavailable(unavailable) from error
+    return secret["SecretString"], str(secret["VersionId"])
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def _digest(text: str) -> str:
@@ -524,11 +536,8 @@ class SecretsManagerPublicKeys:
         self.secret_id = secret_id
 
     def load(self) -> VerifyingKeys:
-        try:
-            secret = self._client.get_secret_value(SecretId=self.secret_id)
-        except (ClientError, BotoCoreError) as error:
-            raise errors.ServiceUnavailable("The verifying keys are unavailable.") from error
-        return VerifyingKeys.parse(secret["SecretString"])
+        text, _ = _secret(self._client, self.secret_id, "The verifying keys are unavailable.")
+        return VerifyingKeys.parse(text)
 
     def write(self, keys: VerifyingKeys) -> None:
         self._client.put_secret_value(SecretId=self.secret_id, SecretString=keys.dumps())

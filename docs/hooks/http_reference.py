@@ -134,12 +134,7 @@ def _operation(document: dict[str, Any], method: str, path: str, op: dict[str, A
             lines += [f"**Request body** ({required}, `{media}`):", ""]
             fields = _fields(schema)
             if fields:
-                lines += ["| field | type | required | notes |", "|---|---|---|---|"]
-                for name, member, needed in fields:
-                    lines.append(
-                        f"| `{name}` | {_cell(_type(member))} | {'yes' if needed else 'no'} "
-                        f"| {_cell(_constraints(member))} |"
-                    )
+                lines += _field_table(fields, ("field", "required"))
             else:
                 lines.append(f"{_cell(_type(schema))}")
             lines.append("")
@@ -159,16 +154,24 @@ def _operation(document: dict[str, Any], method: str, path: str, op: dict[str, A
     return "\n".join(lines)
 
 
+def _field_table(fields: list[tuple[str, Schema, bool]], heads: tuple[str, str]) -> list[str]:
+    """A table of ``fields`` (name, schema, whether it must be there): a request body's
+    fields or a schema's members, ``heads`` naming the first and third columns."""
+    name, needed = heads
+    rows = [f"| {name} | type | {needed} | notes |", "|---|---|---|---|"]
+    for field, value, must in fields:
+        rows.append(
+            f"| `{field}` | {_cell(_type(value))} | {'yes' if must else 'no'} "
+            f"| {_cell(_constraints(value))} |"
+        )
+    return rows
+
+
 def _schema(name: str, schema: Schema) -> str:
     lines = [f"### {name} {{#schema-{name.lower()}}}", ""]
     fields = _fields(schema)
     if fields:
-        lines += ["| member | type | always present | notes |", "|---|---|---|---|"]
-        for member, value, needed in fields:
-            lines.append(
-                f"| `{member}` | {_cell(_type(value))} | {'yes' if needed else 'no'} "
-                f"| {_cell(_constraints(value))} |"
-            )
+        lines += _field_table(fields, ("member", "always present"))
     else:
         notes = _constraints(schema)
         lines.append(_cell(_type(schema)) + (f": {notes}" if notes else ""))
