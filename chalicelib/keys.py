@@ -339,13 +339,10 @@ class KeyDocument:
     def rotated(self, now: int) -> KeyDocument:
         """A new key signs from now on (``rotate-key``: at once, for an emergency; the
         schedule publishes first); every older key keeps verifying."""
-        return replace(self.with_next(now), next_kid="").promote_at_once(now)
-
-    def promote_at_once(self, now: int) -> KeyDocument:
-        newest = self.keys[-1].kid
-        if not self.signing_kid:
-            return replace(self, signing_kid=newest, next_kid="")
-        return replace(self, next_kid=newest).promoted(now)
+        added = self.with_next(now)
+        if not self.signing_kid:  # the ring's first key: none signed before it
+            return replace(added, signing_kid=added.next_kid, next_kid="")
+        return added.promoted(now)
 
     def retired(self, kid: str) -> KeyDocument:
         """Drop ``kid``: tokens it signed stop verifying. The signing key cannot be retired."""

@@ -89,14 +89,15 @@ class Rotation:
         """Take every step due now; see the module docstring."""
         outcome = Outcome()
         for _ in range(MAX_STEPS):
-            document, version = self._stores.signing.read_versioned()
+            stored, version = self._stores.signing.read_versioned()
+            document = stored or KeyDocument(signing_kid="", keys=())
             now = int(self._clock())
-            step = self._step(document or KeyDocument(signing_kid="", keys=()), now)
+            step = self._step(document, now)
             if step is None:
                 outcome.age_over_period = self._age(document, now)
                 break
             if step.ring is None:
-                self._stores.publish(document or KeyDocument(signing_kid="", keys=()))
+                self._stores.publish(document)
             else:
                 if step.publish == "before":
                     self._stores.publish(step.ring)
@@ -158,6 +159,6 @@ class Rotation:
         except (ValueError, KeyError, errors.ServiceUnavailable):
             return VerifyingKeys({})
 
-    def _age(self, document: KeyDocument | None, now: int) -> float:
-        signer = document.key(document.signing_kid) if document is not None else None
+    def _age(self, document: KeyDocument, now: int) -> float:
+        signer = document.key(document.signing_kid)
         return (now - signer.created_at) / self._policy.period if signer is not None else 0.0
