@@ -22,7 +22,7 @@ import logging
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from fido2 import cbor
@@ -45,10 +45,7 @@ from fido2.webauthn import (
 )
 
 from chalicelib import errors
-from chalicelib.credentials import ALGORITHMS, Assertion, Registration
-
-if TYPE_CHECKING:
-    from chalicelib.passkeys import RelyingParty
+from chalicelib.credentials import ALGORITHMS, Assertion, Registration, RelyingParty
 
 #: What parsing untrusted CBOR, JSON and binary structures can raise in ``fido2``.
 _MALFORMED = (

@@ -11,6 +11,10 @@ credential id is at most 1,023 bytes, a user handle 64) or generous caps.
 
 Only shape and encoding are checked here: what the bytes say (CBOR, signatures, the
 challenge) is ceremony.py's, after the route has been throttled.
+
+``RelyingParty`` (this stage's rp id, name and origins) is here too: the ceremony and
+the passkey service both need it, and neither may import the other's module at cold
+start (ceremony.py imports ``fido2``).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.errors import FieldError
-from chalicelib.http import Schema, Shape
+from chalicelib.shapes import Schema, Shape
 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 #: COSE algorithms offered and accepted: ES256, EdDSA (Ed25519), RS256.
@@ -31,6 +35,16 @@ ALGORITHMS = (-7, -8, -257)
 #: Transports a passkey may report that Gatehouse keeps (others are ignored, as
 #: WebAuthn asks of relying parties).
 TRANSPORTS = ("ble", "hybrid", "internal", "nfc", "smart-card", "usb")
+
+
+@dataclass(frozen=True)
+class RelyingParty:
+    """This stage's relying party: its id, the name authenticators show, and the page
+    origins allowed to run ceremonies for it."""
+
+    id: str
+    name: str
+    origins: frozenset[str]
 
 
 def b64decode(value: str) -> bytes | None:

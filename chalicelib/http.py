@@ -10,12 +10,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
-from typing import Any, Protocol
+from typing import Any
 
 from chalice.app import Request, Response
 
 from chalicelib import errors
 from chalicelib.sessions import Device
+from chalicelib.shapes import Shape
 
 PROBLEM_TYPE = "urn:gatehouse:problem:{code}"
 PROBLEM_JSON = "application/problem+json"
@@ -23,21 +24,6 @@ JSON = "application/json"
 
 
 # ---------------------------------------------------------------- request bodies
-
-
-Schema = dict[str, Any]
-
-
-class Shape(Protocol):
-    """The structure of a JSON object member (credentials.py has the WebAuthn ones)."""
-
-    def problems(self, path: str, value: Any) -> list[errors.FieldError]:
-        """Every way ``value`` (found at ``path``) is wrong; empty if it is right."""
-        ...
-
-    def schema(self) -> Schema:
-        """The JSON Schema of what ``problems`` accepts, for the OpenAPI document."""
-        ...
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from chalicelib import errors, observability
 from chalicelib.accounts import NO_USER, Accounts
-from chalicelib.credentials import ALGORITHMS, Assertion, Registration, b64decode, b64encode
+from chalicelib.credentials import (
+    ALGORITHMS,
+    Assertion,
+    Registration,
+    RelyingParty,
+    b64decode,
+    b64encode,
+)
 from chalicelib.items import (
     ActivityEvent,
     ChallengeRecord,
@@ -98,16 +105,6 @@ class Refusal(Exception):
         self.reason = reason
         self.user = user
         self.outcome = outcome
-
-
-@dataclass(frozen=True)
-class RelyingParty:
-    """This stage's relying party: its id, the name authenticators show, and the page
-    origins allowed to run ceremonies for it."""
-
-    id: str
-    name: str
-    origins: frozenset[str]
 
 
 @dataclass(frozen=True)

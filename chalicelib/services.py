@@ -15,11 +15,12 @@ import boto3
 from chalicelib import store
 from chalicelib.accounts import Accounts
 from chalicelib.config import Settings
+from chalicelib.credentials import RelyingParty
 from chalicelib.keys import KeyStores, LocalKeyFile, SecretsManagerKeys, SecretsManagerPublicKeys
 from chalicelib.login import Login
 from chalicelib.mail import LocalOutbox, Mailer, SesMailer, SqsMailer
 from chalicelib.mfa import Mfa, SecretBox, Totp
-from chalicelib.passkeys import PasskeyPolicy, Passkeys, RelyingParty
+from chalicelib.passkeys import PasskeyPolicy, Passkeys
 from chalicelib.passwords import PasswordHasher, PasswordPolicy
 from chalicelib.recovery import Recovery, RecoveryTimes
 from chalicelib.rotation import Rotation, RotationPolicy
