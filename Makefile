@@ -31,13 +31,15 @@ $(DDB_STAMP):
 run: install
 	$(PY) scripts/serve.py
 
-# Python (ruff, mypy, bandit), the GitHub Actions workflows (actionlint, with shellcheck
-# on their scripts when it is installed) and the deploy role's template (cfn-lint).
+# Python (ruff, mypy, bandit; lint-imports for chalicelib's layers, [tool.importlinter] in
+# pyproject.toml), the GitHub Actions workflows (actionlint, with shellcheck on their
+# scripts when it is installed) and the deploy role's template (cfn-lint).
 lint: $(VENV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/bandit -q -c pyproject.toml -r app.py chalicelib scripts
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/actionlint
 	$(VENV)/bin/cfn-lint infra/deploy-role.json
 
@@ -50,7 +52,7 @@ test: install lint docs
 	$(PY) -m pytest
 
 # The deployable template: Chalice's own merged with infra/template.json (rendered from
-# infra/base.json and chalicelib.gateway by scripts/render_infra.py), then cfn-lint.
+# infra/base.json and chalicelib.edge.gateway by scripts/render_infra.py), then cfn-lint.
 package: $(VENV_STAMP)
 	$(PY) -m scripts.render_infra --check
 	rm -rf .local/package-$(STAGE)

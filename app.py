@@ -20,29 +20,21 @@ from chalice.app import (
     SQSEvent,
 )
 
-from chalicelib import (
-    config,
-    edge,
-    errors,
-    http,
-    identity,
-    mail,
-    observability,
-    openapi,
-    services,
-    web,
-)
-from chalicelib.accounts import Registration, public_user
-from chalicelib.bodies import BODIES
-from chalicelib.selfservice import StepUp
-from chalicelib.sessions import Device
-from chalicelib.todos import public_todo
-from chalicelib.tokens import bearer_token
+from chalicelib import wiring
+from chalicelib.accounts import identity
+from chalicelib.accounts.selfservice import StepUp
+from chalicelib.accounts.sessions import Device
+from chalicelib.accounts.users import Registration, public_user
+from chalicelib.crypto.tokens import bearer_token
+from chalicelib.edge import http, middleware, openapi, web
+from chalicelib.edge.bodies import BODIES
+from chalicelib.platform import config, errors, mail, observability
+from chalicelib.todos.lists import public_todo
 
 app = Chalice(app_name="gatehouse", configure_logs=False)
 observability.configure(app.log)
 app.register_middleware(
-    edge.middleware_for(app, lambda: services.get().settings.cors_origins), "http"
+    middleware.middleware_for(app, lambda: wiring.get().settings.cors_origins), "http"
 )
 
 FORGOT_ANSWER = {"message": "If that address belongs to an account, a reset link is on its way."}
@@ -62,7 +54,7 @@ def _body() -> dict[str, Any]:
     """The current route's body, checked against its entry in ``BODIES``."""
     request = _request()
     body = BODIES[(request.method, request.path)]
-    limit = services.get().settings.max_body_bytes
+    limit = wiring.get().settings.max_body_bytes
     return http.json_object(request, body.fields, max_bytes=limit, optional=body.optional)
 
 
@@ -71,7 +63,7 @@ def bearer(auth_request: AuthRequest) -> AuthResponse | dict[str, Any]:
     """Accept a valid access token whose session is alive; the cache is off (ttl 0) so
     that logout takes effect on the next request."""
     try:
-        claims = services.get().sessions.authorize(bearer_token(auth_request.token or ""))
+        claims = wiring.get().sessions.authorize(bearer_token(auth_request.token or ""))
     except errors.InvalidToken:
         return http.deny(auth_request.method_arn)
     return AuthResponse(
@@ -96,14 +88,14 @@ def _device() -> Device:
 
 @app.route("/register", methods=["POST"])
 def register() -> Response:
-    user = services.get().signup.register(Registration(**_body()), _device())
+    user = wiring.get().signup.register(Registration(**_body()), _device())
     return http.json_response({"user": public_user(user)}, status=201)
 
 
 @app.route("/login", methods=["POST"])
 def login() -> Response:
     body = _body()
-    pair = services.get().login.login(
+    pair = wiring.get().login.login(
         body["username"], body["password"], body.get("totp_code"), _device(), body.get("passkey")
     )
     return http.token_response_for(_request(), pair, body.get("refresh_cookie", False))
@@ -118,7 +110,7 @@ def refresh_token() -> Response:
         raise errors.ValidationError.of_field(
             "refresh_token", "required", "'refresh_token' is required."
         )
-    pair = services.get().sessions.refresh(presented, _device())
+    pair = wiring.get().sessions.refresh(presented, _device())
     return http.token_response_for(_request(), pair, in_cookie)
 
 
@@ -126,26 +118,26 @@ def refresh_token() -> Response:
 def logout() -> Response:
     body = _body()
     who = _caller()
-    services.get().sessions.logout(who.user_id, who.session_id, body.get("refresh_token"))
+    wiring.get().sessions.logout(who.user_id, who.session_id, body.get("refresh_token"))
     return http.signed_out(_request())
 
 
 @app.route("/logout/all", methods=["POST"], authorizer=bearer)
 def logout_everywhere() -> Response:
-    services.get().sessions.end_all(_caller().user_id)
+    wiring.get().sessions.end_all(_caller().user_id)
     return http.signed_out(_request())
 
 
 @app.route("/me/sessions", authorizer=bearer)
 def list_sessions() -> Response:
     who = _caller()
-    listed = services.get().sessions.list(who.user_id, who.session_id)
+    listed = wiring.get().sessions.list(who.user_id, who.session_id)
     return http.json_response({"sessions": listed})
 
 
 @app.route("/me/sessions/{session_id}", methods=["DELETE"], authorizer=bearer)
 def end_session(session_id: str) -> Response:
-    services.get().sessions.end(_caller().user_id, session_id)
+    wiring.get().sessions.end(_caller().user_id, session_id)
     return http.no_content()
 
 
@@ -158,13 +150,13 @@ def protected() -> Response:
 
 @app.route("/me", authorizer=bearer)
 def me() -> Response:
-    return http.json_response(public_user(services.get().accounts.get(_caller().user_id)))
+    return http.json_response(public_user(wiring.get().accounts.get(_caller().user_id)))
 
 
 @app.route("/me", methods=["PATCH"], authorizer=bearer)
 def update_me() -> Response:
     body = _body()
-    user = services.get().me.update_profile(
+    user = wiring.get().me.update_profile(
         _caller().user_id,
         email=body.get("email"),
         display_name=body.get("display_name"),
@@ -177,7 +169,7 @@ def update_me() -> Response:
 @app.route("/me", methods=["DELETE"], authorizer=bearer)
 def delete_me() -> Response:
     body = _body()
-    services.get().me.delete(_caller().user_id, body["password"], _device())
+    wiring.get().me.delete(_caller().user_id, body["password"], _device())
     return http.no_content()
 
 
@@ -185,7 +177,7 @@ def delete_me() -> Response:
 def change_password() -> Response:
     body = _body()
     who = _caller()
-    services.get().me.change_password(
+    wiring.get().me.change_password(
         who.user_id, who.session_id, body["current_password"], body["new_password"], _device()
     )
     return http.no_content()
@@ -193,34 +185,34 @@ def change_password() -> Response:
 
 @app.route("/me/activity", authorizer=bearer)
 def activity() -> Response:
-    return http.json_response({"events": services.get().accounts.activity(_caller().user_id)})
+    return http.json_response({"events": wiring.get().accounts.activity(_caller().user_id)})
 
 
 @app.route("/password/forgot", methods=["POST"])
 def forgot_password() -> Response:
     body = _body()
     email = identity.check_email(body["email"])
-    services.get().recovery.forgot(email, _device())
+    wiring.get().recovery.forgot(email, _device())
     return http.json_response(FORGOT_ANSWER, status=202)
 
 
 @app.route("/password/reset", methods=["POST"])
 def reset_password() -> Response:
     body = _body()
-    services.get().recovery.reset(body["token"], body["new_password"], _device())
+    wiring.get().recovery.reset(body["token"], body["new_password"], _device())
     return http.no_content()
 
 
 @app.route("/email/verify", methods=["POST"])
 def verify_email() -> Response:
     body = _body()
-    services.get().recovery.verify_email(body["token"], _device())
+    wiring.get().recovery.verify_email(body["token"], _device())
     return http.no_content()
 
 
 @app.route("/me/email/verification", methods=["POST"], authorizer=bearer)
 def send_verification() -> Response:
-    svc = services.get()
+    svc = wiring.get()
     svc.recovery.send_verification(svc.accounts.get(_caller().user_id))
     return http.json_response({"message": "A verification message is on its way."}, status=202)
 
@@ -228,33 +220,33 @@ def send_verification() -> Response:
 @app.route("/me/mfa/totp", methods=["POST"], authorizer=bearer)
 def enrol_totp() -> Response:
     body = _body()
-    enrolment = services.get().me.enrol_totp(_caller().user_id, body["password"], _device())
+    enrolment = wiring.get().me.enrol_totp(_caller().user_id, body["password"], _device())
     return http.json_response({"secret": enrolment.secret, "otpauth_uri": enrolment.otpauth_uri})
 
 
 @app.route("/me/mfa/totp/confirm", methods=["POST"], authorizer=bearer)
 def confirm_totp() -> Response:
     body = _body()
-    codes = services.get().me.confirm_totp(_caller().user_id, body["code"], _device())
+    codes = wiring.get().me.confirm_totp(_caller().user_id, body["code"], _device())
     return http.json_response({"recovery_codes": codes})
 
 
 @app.route("/me/mfa/totp", methods=["DELETE"], authorizer=bearer)
 def disable_totp() -> Response:
     body = _body()
-    services.get().me.disable_totp(_caller().user_id, body["password"], _device())
+    wiring.get().me.disable_totp(_caller().user_id, body["password"], _device())
     return http.no_content()
 
 
 @app.route("/me/passkeys", authorizer=bearer)
 def list_passkeys() -> Response:
-    return http.json_response({"passkeys": services.get().passkeys.list_for(_caller().user_id)})
+    return http.json_response({"passkeys": wiring.get().passkeys.list_for(_caller().user_id)})
 
 
 @app.route("/me/passkeys/options", methods=["POST"], authorizer=bearer)
 def passkey_creation_options() -> Response:
     body = _body()
-    options = services.get().me.passkey_options(
+    options = wiring.get().me.passkey_options(
         _caller().user_id, body["password"], body.get("totp_code"), _device()
     )
     return http.json_response({"options": options})
@@ -263,7 +255,7 @@ def passkey_creation_options() -> Response:
 @app.route("/me/passkeys", methods=["POST"], authorizer=bearer)
 def add_passkey() -> Response:
     body = _body()
-    passkey = services.get().passkeys.enrol(
+    passkey = wiring.get().passkeys.enrol(
         _caller().user_id, body["credential"], body.get("name"), _device()
     )
     return http.json_response(passkey, status=201)
@@ -272,33 +264,33 @@ def add_passkey() -> Response:
 @app.route("/me/passkeys/{passkey_id}", methods=["PATCH"], authorizer=bearer)
 def rename_passkey(passkey_id: str) -> Response:
     body = _body()
-    passkey = services.get().passkeys.rename(_caller().user_id, passkey_id, body["name"], _device())
+    passkey = wiring.get().passkeys.rename(_caller().user_id, passkey_id, body["name"], _device())
     return http.json_response(passkey)
 
 
 @app.route("/me/passkeys/{passkey_id}", methods=["DELETE"], authorizer=bearer)
 def remove_passkey(passkey_id: str) -> Response:
-    services.get().passkeys.remove(_caller().user_id, passkey_id, _device())
+    wiring.get().passkeys.remove(_caller().user_id, passkey_id, _device())
     return http.no_content()
 
 
 @app.route("/passkeys/options", methods=["POST"])
 def passkey_request_options() -> Response:
     body = _body()
-    options = services.get().passkeys.request_options(body.get("username"), _device())
+    options = wiring.get().passkeys.request_options(body.get("username"), _device())
     return http.json_response({"options": options})
 
 
 @app.route("/passkeys/login", methods=["POST"])
 def passkey_login() -> Response:
     body = _body()
-    pair = services.get().passkeys.sign_in(body["credential"], _device())
+    pair = wiring.get().passkeys.sign_in(body["credential"], _device())
     return http.token_response_for(_request(), pair, body.get("refresh_cookie", False))
 
 
 @app.route("/todos", authorizer=bearer)
 def list_todos() -> Response:
-    todos, following = services.get().todos.page(
+    todos, following = wiring.get().todos.page(
         _caller().user_id, limit=_query("limit"), cursor=_query("cursor")
     )
     return http.json_response({"items": [public_todo(t) for t in todos], "next_cursor": following})
@@ -307,27 +299,25 @@ def list_todos() -> Response:
 @app.route("/todos", methods=["POST"], authorizer=bearer)
 def create_todo() -> Response:
     body = _body()
-    todo = services.get().todos.create(
-        _caller().user_id, body["text"], body.get("completed", False)
-    )
+    todo = wiring.get().todos.create(_caller().user_id, body["text"], body.get("completed", False))
     return http.json_response(public_todo(todo), status=201)
 
 
 @app.route("/todos/{todo_id}", authorizer=bearer)
 def get_todo(todo_id: str) -> Response:
-    return http.json_response(public_todo(services.get().todos.get(_caller().user_id, todo_id)))
+    return http.json_response(public_todo(wiring.get().todos.get(_caller().user_id, todo_id)))
 
 
 @app.route("/todos/{todo_id}", methods=["PATCH"], authorizer=bearer)
 def update_todo(todo_id: str) -> Response:
     body = _body()
-    todo = services.get().todos.update(_caller().user_id, todo_id, body)
+    todo = wiring.get().todos.update(_caller().user_id, todo_id, body)
     return http.json_response(public_todo(todo))
 
 
 @app.route("/todos/{todo_id}", methods=["DELETE"], authorizer=bearer)
 def delete_todo(todo_id: str) -> Response:
-    services.get().todos.delete(_caller().user_id, todo_id)
+    wiring.get().todos.delete(_caller().user_id, todo_id)
     return http.no_content()
 
 
@@ -353,18 +343,18 @@ def _asset(name: str) -> Response:
 
 @app.route("/.well-known/jwks.json")
 def jwks() -> Response:
-    return http.public_json(services.get().tokens.ring.jwks(), PUBLIC_MAX_AGE)
+    return http.public_json(wiring.get().tokens.ring.jwks(), PUBLIC_MAX_AGE)
 
 
 @app.route("/.well-known/openid-configuration")
 def openid_configuration() -> Response:
-    tokens = services.get().tokens
+    tokens = wiring.get().tokens
     return http.public_json(tokens.discovery(), PUBLIC_MAX_AGE)
 
 
 @app.route("/health")
 def health() -> Response:
-    checks = services.get().health()
+    checks = wiring.get().health()
     if all(state == "ok" for state in checks.values()):
         return http.json_response(
             {"status": "ok", "checks": checks}, headers={"Cache-Control": "no-cache"}
@@ -389,10 +379,10 @@ def _openapi_document() -> dict[str, Any]:
 
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def rotate_keys(event: CloudWatchEvent) -> None:
-    """The signing keys' scheduled step (chalicelib/rotation.py): publish a new key,
+    """The signing keys' scheduled step (chalicelib/crypto/rotation.py): publish a new key,
     let it sign once every cache has seen it, retire the old one once no live token
     can carry it. Hourly, so each wait ends within the hour after it is due."""
-    services.rotation(config.Settings.from_env()).run()
+    wiring.rotation(config.Settings.from_env()).run()
 
 
 #: One message per invocation: a failed send is retried alone, never resending the
@@ -404,7 +394,7 @@ MAIL_BATCH_SIZE = 1
 def send_mail(event: SQSEvent) -> None:
     """The mail queue's handler: sends each queued message through SES. A failure
     raises, so SQS delivers the message again (then the dead-letter queue)."""
-    mail.deliver((record.body for record in event), services.delivery())
+    mail.deliver((record.body for record in event), wiring.delivery())
 
 
-edge.answer_other_methods(app)
+middleware.answer_other_methods(app)

@@ -2,7 +2,7 @@
 
 One route, no authorizer, no middleware: it verifies the very token Gatehouse issued
 with pyjwt (same public key, algorithm, audience, issuer, leeway and required claims as
-``chalicelib.tokens``) and then makes the DynamoDB calls the authorizer was seen to make
+``chalicelib.crypto.tokens``) and then makes the DynamoDB calls the authorizer was seen to make
 (one consistent GetItem of the session item), replayed with the same parameters, so the
 baseline follows the table layout wherever it moves. What
 Gatehouse adds on top (the authorizer round through ``LocalGateway``, the middleware,
@@ -18,8 +18,8 @@ import jwt
 from chalice.app import Chalice, UnauthorizedError
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from chalicelib.keys import ALGORITHM
-from chalicelib.tokens import _REQUIRED_CLAIMS, LEEWAY_SECONDS
+from chalicelib.crypto.keys import ALGORITHM
+from chalicelib.crypto.tokens import _REQUIRED_CLAIMS, LEEWAY_SECONDS
 
 PATH = "/verify"
 

@@ -37,7 +37,7 @@ from bench.fixture import (
 from bench.report import Report
 from bench.rows import band_row, reported_row
 from bench.stats import interleave_sides, pair
-from chalicelib import services
+from chalicelib import wiring
 
 BAND = (0.90, 1.10)
 #: Limits no measurement can reach (failures per hour, per day).
@@ -73,7 +73,7 @@ class _Metered:
 
 def measure(fx: Fixture, report: Report, *, rounds: int = 24) -> None:
     """Unknown, wrong, right and right again, once each per round, order rotating."""
-    relaxed = services.Services.build(
+    relaxed = wiring.Services.build(
         replace(fx.settings, throttle_account=UNREACHABLE, throttle_ip=UNREACHABLE)
     )
     names = (f"bench.nobody{n:05d}" for n in itertools.count())

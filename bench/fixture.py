@@ -23,9 +23,10 @@ from chalice.app import Chalice
 from chalice.test import HTTPResponse, TestHTTPClient
 
 from bench import PROJECT_DIR
-from chalicelib import services, store
-from chalicelib.config import Settings
-from chalicelib.localgateway import GatewayClient
+from chalicelib import wiring
+from chalicelib.edge.localgateway import GatewayClient
+from chalicelib.platform.config import Settings
+from chalicelib.store import table
 from scripts.dynamodb_local import DynamoDBLocal, free_port
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class Fixture:
     ddb: DynamoDBLocal
     env: dict[str, str]
     settings: Settings
-    services: services.Services
+    services: wiring.Services
     api: TestHTTPClient
     token: str
     refresh_token: str
@@ -101,7 +102,7 @@ def _warm_up(client: DynamoDBClient, table_name: str, requests: int = 300) -> No
     A fresh JVM spends twice the CPU per request for its first few hundred requests;
     warming it here keeps that out of whichever figure happens to run first.
     """
-    store.create_table(client, table_name)
+    table.create_table(client, table_name)
     key = {"pk": {"S": "WARMUP#-"}, "sk": {"S": "WARMUP"}}
     client.put_item(TableName=table_name, Item={**key, "type": {"S": "warmup"}})
     for _ in range(requests):
@@ -125,9 +126,9 @@ def started() -> Iterator[Fixture]:
         }
         os.environ.update(env)
         settings = Settings.from_env()
-        _warm_up(store.connect(settings), settings.table_name)
-        built = services.Services.build(settings)
-        services.install(built)
+        _warm_up(table.connect(settings), settings.table_name)
+        built = wiring.Services.build(settings)
+        wiring.install(built)
 
         from app import app  # noqa: PLC0415 - only once the environment is set
 
@@ -162,7 +163,7 @@ def _signed_in(
     ddb: DynamoDBLocal,
     env: dict[str, str],
     settings: Settings,
-    built: services.Services,
+    built: wiring.Services,
     api: TestHTTPClient,
 ) -> Fixture:
     """Register the bench user and log in once: the tokens every figure starts from."""
@@ -188,13 +189,13 @@ def client_from(source_ip: str) -> Iterator[TestHTTPClient]:
 
 
 @contextmanager
-def installed(built: services.Services, restore: services.Services) -> Iterator[None]:
+def installed(built: wiring.Services, restore: wiring.Services) -> Iterator[None]:
     """Serve requests with ``built`` (other settings, same table), then with ``restore``."""
-    services.install(built)
+    wiring.install(built)
     try:
         yield
     finally:
-        services.install(restore)
+        wiring.install(restore)
 
 
 def _show_tail(log: Path, lines: int = 40) -> None:

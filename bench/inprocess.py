@@ -19,7 +19,7 @@ from bench.report import Measured, Report
 from bench.roundtrips import recorded
 from bench.rows import calls_row, ratio_row
 from bench.stats import interleave
-from chalicelib import store
+from chalicelib.store import table
 
 PROTECTED_BUDGET = 1.5
 LOGIN_BUDGET = 1.10
@@ -36,7 +36,7 @@ def protected(fx: Fixture, report: Report, *, rounds: int = 200, batch: int = 5)
         tokens.signing.ring.signing.private_key.public_key(),
         audience=tokens.audience,
         issuer=tokens.issuer,
-        session_alive=calls.replayer(store.connect(fx.settings)),
+        session_alive=calls.replayer(table.connect(fx.settings)),
     )
     with Client(bare, stage_name=STAGE, project_dir=str(PROJECT_DIR)) as bare_client:
         plain = bare_client.http
@@ -48,7 +48,7 @@ def protected(fx: Fixture, report: Report, *, rounds: int = 200, batch: int = 5)
             expect(send(plain, "GET", bare_app.PATH, token=fx.token), 200)
 
         paired = interleave(subject, baseline, rounds=rounds, batch=batch, warmup=300)
-    wall, cpu = _replay_cost(calls.replayer(store.connect(fx.settings)))
+    wall, cpu = _replay_cost(calls.replayer(table.connect(fx.settings)))
     report.measured["protected"] = Measured(paired, calls)
     report.add(
         ratio_row("GET /protected (test client)", paired, PROTECTED_BUDGET),
@@ -87,7 +87,7 @@ def login(fx: Fixture, report: Report, *, rounds: int = 30) -> None:
     cost = fx.services.settings.bcrypt_cost
     password = PASSWORD.encode()
     hashed = bcrypt.hashpw(password, bcrypt.gensalt(cost))
-    replay = calls.replayer(store.connect(fx.settings))
+    replay = calls.replayer(table.connect(fx.settings))
 
     def subject() -> None:
         expect(send(fx.api, "POST", "/login", body), 200)

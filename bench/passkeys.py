@@ -40,14 +40,14 @@ from bench.report import Report
 from bench.roundtrips import Calls, recorded
 from bench.rows import calls_report_row, reported_row
 from bench.stats import interleave
-from chalicelib import items, store
-from chalicelib.items import ChallengeRecord
-from chalicelib.passkeys import CHALLENGE_SECONDS, SIGN_IN
+from chalicelib.accounts.passkeys import CHALLENGE_SECONDS, SIGN_IN
+from chalicelib.store import items, table
+from chalicelib.store.items import ChallengeRecord
 from tests.webauthn_authenticator import RP_ID, Authenticator, Credential, b64, unb64
 
 ACCOUNT = "bench.passkey"
 SOURCE_IP = "192.0.2.30"
-#: The sign-in transaction's condition on the passkey's count (passkeystore.use_action).
+#: The sign-in transaction's condition on the passkey's count (store/passkeys.py, use_action).
 _COUNT_CONDITION = "sign_count = :stored"
 #: What one bare verification checks: authenticator data, clientDataJSON, signature.
 Signed = tuple[bytes, bytes, bytes]
@@ -106,7 +106,7 @@ def _committing(calls: Calls, challenge_hash: str) -> Calls:
 
 def _replays(fx: Fixture, calls: Calls, count: int) -> deque[Callable[[], bool]]:
     """``count`` committing replays of ``calls``, each with a stored challenge of its own."""
-    client = store.connect(fx.settings)
+    client = table.connect(fx.settings)
     expires = int(time.time()) + CHALLENGE_SECONDS
     replays: deque[Callable[[], bool]] = deque()
     for _ in range(count):

@@ -23,11 +23,11 @@ from bench.report import Measured, Report
 from bench.roundtrips import Calls, recorded
 from bench.rows import calls_row, reported_row
 from bench.stats import interleave
-from chalicelib import store
-from chalicelib.tokens import new_id
+from chalicelib.crypto.tokens import new_id
+from chalicelib.store import table
 
 CALLS_BUDGET = 2
-#: The rotation's condition on the live hash (chalicelib.store.Store.rotate_session).
+#: The rotation's condition on the live hash (chalicelib.store.table.Store.rotate_session).
 _LIVE_HASH_CONDITION = "refresh_hash = :old"
 
 
@@ -64,7 +64,7 @@ def measure(fx: Fixture, report: Report, *, rounds: int = 60, batch: int = 4) ->
     with recorded(fx.services.store._client) as calls:
         expect(send(fx.api, "POST", "/token/refresh", {"refresh_token": captured}), 200)
     replayed, resets = _committing(calls)
-    client = store.connect(fx.settings)
+    client = table.connect(fx.settings)
     for item in resets:
         client.put_item(**item)
     replay = replayed.replayer(client, strict=True)

@@ -12,25 +12,30 @@ from dataclasses import dataclass
 
 import boto3
 
-from chalicelib import store
-from chalicelib.accounts import Accounts
-from chalicelib.config import Settings
-from chalicelib.credentials import RelyingParty
-from chalicelib.keys import KeyStores, LocalKeyFile, SecretsManagerKeys, SecretsManagerPublicKeys
-from chalicelib.login import Login
-from chalicelib.mail import LocalOutbox, Mailer, SesMailer, SqsMailer
-from chalicelib.mfa import Mfa, SecretBox, Totp
-from chalicelib.passkeys import PasskeyPolicy, Passkeys
-from chalicelib.passwords import PasswordHasher, PasswordPolicy
-from chalicelib.recovery import Recovery, RecoveryTimes
-from chalicelib.rotation import Rotation, RotationPolicy
-from chalicelib.selfservice import SelfService
-from chalicelib.sessions import Lifetimes, Sessions
-from chalicelib.signup import Signup
-from chalicelib.throttle import Policy, Throttle, pair
-from chalicelib.todos import Todos
-from chalicelib.todostore import TodoStore
-from chalicelib.tokens import AccessTokens
+from chalicelib.accounts.login import Login
+from chalicelib.accounts.mfa import Mfa, SecretBox, Totp
+from chalicelib.accounts.passkeys import PasskeyPolicy, Passkeys
+from chalicelib.accounts.recovery import Recovery, RecoveryTimes
+from chalicelib.accounts.selfservice import SelfService
+from chalicelib.accounts.sessions import Lifetimes, Sessions
+from chalicelib.accounts.signup import Signup
+from chalicelib.accounts.throttle import Policy, Throttle, pair
+from chalicelib.accounts.users import Accounts
+from chalicelib.crypto.credentials import RelyingParty
+from chalicelib.crypto.keys import (
+    KeyStores,
+    LocalKeyFile,
+    SecretsManagerKeys,
+    SecretsManagerPublicKeys,
+)
+from chalicelib.crypto.passwords import PasswordHasher, PasswordPolicy
+from chalicelib.crypto.rotation import Rotation, RotationPolicy
+from chalicelib.crypto.tokens import AccessTokens
+from chalicelib.platform.config import Settings
+from chalicelib.platform.mail import LocalOutbox, Mailer, SesMailer, SqsMailer
+from chalicelib.store.table import CLIENT_CONFIG, Store, connect
+from chalicelib.store.todos import TodoStore
+from chalicelib.todos.lists import Todos
 
 
 def key_store(settings: Settings) -> KeyStores:
@@ -40,7 +45,7 @@ def key_store(settings: Settings) -> KeyStores:
     if not settings.signing_key_secret:
         return KeyStores(LocalKeyFile(settings.key_file))
     session = boto3.session.Session(region_name=settings.region)
-    client = session.client("secretsmanager", config=store.CLIENT_CONFIG)
+    client = session.client("secretsmanager", config=CLIENT_CONFIG)
     published = settings.public_keys_secret
     return KeyStores(
         SecretsManagerKeys(client, settings.signing_key_secret),
@@ -65,7 +70,7 @@ MAIL_TRANSPORTS = ("sqs", "ses", "outbox")
 def ses_mailer(settings: Settings) -> SesMailer:
     """Sends through SES from the stage's sender: the mail queue's handler uses it."""
     session = boto3.session.Session(region_name=settings.region)
-    return SesMailer(session.client("ses", config=store.CLIENT_CONFIG), settings.mail_sender)
+    return SesMailer(session.client("ses", config=CLIENT_CONFIG), settings.mail_sender)
 
 
 def mailer(settings: Settings) -> Mailer:
@@ -77,7 +82,7 @@ def mailer(settings: Settings) -> Mailer:
         return ses_mailer(settings)
     if settings.mail_transport == "sqs":
         session = boto3.session.Session(region_name=settings.region)
-        client = session.client("sqs", config=store.CLIENT_CONFIG)
+        client = session.client("sqs", config=CLIENT_CONFIG)
         return SqsMailer(client, settings.mail_queue_name, settings.mail_queue_url)
     raise ValueError(
         f"MAIL_TRANSPORT must be one of {', '.join(MAIL_TRANSPORTS)}, "
@@ -88,7 +93,7 @@ def mailer(settings: Settings) -> Mailer:
 @dataclass(frozen=True)
 class Services:
     settings: Settings
-    store: store.Store
+    store: Store
     tokens: AccessTokens
     accounts: Accounts
     sessions: Sessions
@@ -104,7 +109,7 @@ class Services:
     @classmethod
     def build(cls, settings: Settings) -> Services:
         clock = time.time
-        table = store.Store(store.connect(settings), settings.table_name)
+        table = Store(connect(settings), settings.table_name)
         keys = key_store(settings)
         tokens = AccessTokens(
             keys.signing,

@@ -38,12 +38,13 @@ sys.path.insert(0, str(PROJECT_DIR))
 import boto3  # noqa: E402
 from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
 
-from chalicelib import portability, services  # noqa: E402
-from chalicelib.config import Settings  # noqa: E402
-from chalicelib.errors import GatehouseError  # noqa: E402
-from chalicelib.items import UserRecord  # noqa: E402
-from chalicelib.keys import KeyDocument  # noqa: E402
-from chalicelib.sessions import Device  # noqa: E402
+from chalicelib import wiring  # noqa: E402
+from chalicelib.accounts import portability  # noqa: E402
+from chalicelib.accounts.sessions import Device  # noqa: E402
+from chalicelib.crypto.keys import KeyDocument  # noqa: E402
+from chalicelib.platform.config import Settings  # noqa: E402
+from chalicelib.platform.errors import GatehouseError  # noqa: E402
+from chalicelib.store.items import UserRecord  # noqa: E402
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -91,10 +92,10 @@ def _messages_left(sqs: SQSClient, url: str) -> int:
 class Admin:
     """Each command, given the built services and an output stream."""
 
-    def __init__(self, svc: services.Services, out: TextIO) -> None:
+    def __init__(self, svc: wiring.Services, out: TextIO) -> None:
         self.svc = svc
         self.out = out
-        self.keys = services.key_store(svc.settings)
+        self.keys = wiring.key_store(svc.settings)
 
     def user(self, reference: str) -> UserRecord:
         user = self.svc.accounts.find(reference)
@@ -141,8 +142,8 @@ class Admin:
 
     def rotate_due(self) -> None:
         """Take every scheduled rotation step due now, as the hourly ``rotate_keys``
-        function does (chalicelib/rotation.py), and say what was done."""
-        outcome = services.rotation(self.svc.settings).run()
+        function does (chalicelib/crypto/rotation.py), and say what was done."""
+        outcome = wiring.rotation(self.svc.settings).run()
         for step in outcome.steps:
             self.out.write(step + "\n")
         if outcome.conflict:
@@ -306,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         os.environ.update(stage_environment(args.stage))
-        admin = Admin(services.Services.build(Settings.from_env()), sys.stdout)
+        admin = Admin(wiring.Services.build(Settings.from_env()), sys.stdout)
         return run(args, admin)
     except (AdminError, GatehouseError, ClientError, BotoCoreError) as error:
         # An AWS error reaches here from the key source's writes or the redrive's queue

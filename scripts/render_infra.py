@@ -4,7 +4,7 @@
 template Chalice generates, so what this adds under ``RestAPI``'s ``DefinitionBody``
 lands in the API document Chalice generates and deploys with the API itself:
 
-- ``x-amazon-apigateway-gateway-responses`` from ``chalicelib.gateway.answer`` for every
+- ``x-amazon-apigateway-gateway-responses`` from ``chalicelib.edge.gateway.answer`` for every
   type in ``GATEWAY_ANSWERS`` (the table the local adapter also uses), so AWS, ``chalice
   local`` and the tests answer alike. In the document rather than as separate
   ``AWS::ApiGateway::GatewayResponse`` resources: those change the API after its
@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import app as gatehouse
-from chalicelib import gateway, observability
+from chalicelib.edge import gateway
+from chalicelib.platform import observability
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ROOT / "infra" / "base.json"

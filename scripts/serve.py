@@ -4,7 +4,7 @@ Stock ``chalice local`` keeps Nagle's algorithm on and a listen backlog of 5, so
 keep-alive client stalls about 40 ms per request; here the handler sets
 ``disable_nagle_algorithm`` and the server a deep backlog. There is no autoreload (its
 watchdog reloader restart-loops); restart to pick up code changes. API Gateway's own
-answers come from ``chalicelib.localgateway.AdaptedGateway``, as in the tests.
+answers come from ``chalicelib.edge.localgateway.AdaptedGateway``, as in the tests.
 
 Environment: ``PORT`` (8000), ``DDB_PORT`` (8001), ``DDB_ENDPOINT`` (use a running
 DynamoDB instead of starting one). Ctrl-C or SIGTERM stops the server and DynamoDB Local.
@@ -35,9 +35,9 @@ from chalice.local import (  # noqa: E402
     ThreadedHTTPServer,
 )
 
-from chalicelib import store  # noqa: E402
-from chalicelib.config import Settings  # noqa: E402
-from chalicelib.localgateway import AdaptedGateway  # noqa: E402
+from chalicelib.edge.localgateway import AdaptedGateway  # noqa: E402
+from chalicelib.platform.config import Settings  # noqa: E402
+from chalicelib.store import table  # noqa: E402
 from scripts.dynamodb_local import DynamoDBLocal, is_listening  # noqa: E402
 
 
@@ -118,7 +118,7 @@ def main() -> int:
     try:
         server = build_server(PROJECT_DIR, host, port)  # also exports the stage's variables
         settings = Settings.from_env()
-        if store.create_table(store.connect(settings), settings.table_name):
+        if table.create_table(table.connect(settings), settings.table_name):
             print(f"Created table {settings.table_name}", flush=True)
 
         def stop(signum: int, frame: FrameType | None) -> None:

@@ -20,9 +20,10 @@ from chalice.test import HTTPResponse, TestHTTPClient
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from chalicelib import services, store  # noqa: E402
-from chalicelib.config import Settings  # noqa: E402
-from chalicelib.localgateway import GatewayClient  # noqa: E402
+from chalicelib import wiring  # noqa: E402
+from chalicelib.edge.localgateway import GatewayClient  # noqa: E402
+from chalicelib.platform.config import Settings  # noqa: E402
+from chalicelib.store import table  # noqa: E402
 from scripts.dynamodb_local import DynamoDBLocal, free_port  # noqa: E402
 
 #: Tests hash at the lowest bcrypt cost; the benchmark measures the real one.
@@ -57,7 +58,7 @@ def dynamodb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DynamoDBLocal
         }
     )
     settings = Settings.from_env()
-    store.create_table(store.connect(settings), settings.table_name)
+    table.create_table(table.connect(settings), settings.table_name)
     yield ddb
     ddb.stop()
 
@@ -68,9 +69,9 @@ def settings(dynamodb: DynamoDBLocal) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def app_services(settings: Settings) -> services.Services:
-    built = services.Services.build(settings)
-    services.install(built)
+def app_services(settings: Settings) -> wiring.Services:
+    built = wiring.Services.build(settings)
+    wiring.install(built)
     return built
 
 
@@ -115,7 +116,7 @@ def thread_local_requests(app: Chalice) -> None:
 
 
 @pytest.fixture(scope="session")
-def gateway_client(app_services: services.Services) -> GatewayClient:
+def gateway_client(app_services: wiring.Services) -> GatewayClient:
     # Imported here, not at the top: app.py must load after the environment is set.
     from app import app  # noqa: PLC0415
 

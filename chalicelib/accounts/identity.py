@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from chalicelib import errors
+from chalicelib.platform import errors
 
 USERNAME_MIN, USERNAME_MAX = 3, 64
 EMAIL_MAX = 254

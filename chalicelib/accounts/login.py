@@ -27,14 +27,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
-from chalicelib import errors
-from chalicelib.accounts import NO_USER, Accounts
-from chalicelib.items import SecondFactor, UserRecord
-from chalicelib.mfa import Totp
-from chalicelib.passkeys import Passkeys
-from chalicelib.passwords import PasswordHasher
-from chalicelib.sessions import NO_SECOND_FACTOR, Device, Sessions
-from chalicelib.throttle import Claim, Throttle
+from chalicelib.accounts.mfa import Totp
+from chalicelib.accounts.passkeys import Passkeys
+from chalicelib.accounts.sessions import NO_SECOND_FACTOR, Device, Sessions
+from chalicelib.accounts.throttle import Claim, Throttle
+from chalicelib.accounts.users import NO_USER, Accounts
+from chalicelib.crypto.passwords import PasswordHasher
+from chalicelib.platform import errors
+from chalicelib.store.items import SecondFactor, UserRecord
 
 
 class Login:

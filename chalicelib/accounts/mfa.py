@@ -22,9 +22,9 @@ import pyotp
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from chalicelib import errors
-from chalicelib.items import SecondFactor, UserRecord
-from chalicelib.store import Store
+from chalicelib.platform import errors
+from chalicelib.store.items import SecondFactor, UserRecord
+from chalicelib.store.table import Store
 
 RECOVERY_CODES = 10
 _STEP = 30

@@ -29,9 +29,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from chalicelib import errors, observability
-from chalicelib.accounts import NO_USER, Accounts
-from chalicelib.credentials import (
+from chalicelib.accounts.sessions import Device, Sessions
+from chalicelib.accounts.throttle import Throttle
+from chalicelib.accounts.users import NO_USER, Accounts
+from chalicelib.crypto.credentials import (
     ALGORITHMS,
     Assertion,
     Registration,
@@ -39,20 +40,19 @@ from chalicelib.credentials import (
     b64decode,
     b64encode,
 )
-from chalicelib.items import (
+from chalicelib.crypto.tokens import is_id
+from chalicelib.platform import errors, observability
+from chalicelib.store.items import (
     ActivityEvent,
     ChallengeRecord,
     PasskeyRecord,
     PasskeyUse,
     UserRecord,
 )
-from chalicelib.sessions import Device, Sessions
-from chalicelib.store import Store
-from chalicelib.throttle import Throttle
-from chalicelib.tokens import is_id
+from chalicelib.store.table import Store
 
 if TYPE_CHECKING:
-    from chalicelib.ceremony import Ceremony
+    from chalicelib.crypto.ceremony import Ceremony
 
 _log = logging.getLogger("gatehouse")
 CHALLENGE_SECONDS = 300
@@ -139,7 +139,7 @@ class Passkeys:
     def _ceremony(self) -> Ceremony:
         """The verifier, built (and ``fido2`` imported) on the first ceremony."""
         if self._verifier is None:
-            from chalicelib.ceremony import Ceremony  # noqa: PLC0415 - lazy: cold start
+            from chalicelib.crypto.ceremony import Ceremony  # noqa: PLC0415 - lazy: cold start
 
             self._verifier = Ceremony(self._policy.rp)
         return self._verifier
@@ -209,7 +209,7 @@ class Passkeys:
         self, user_id: str, credential: Mapping[str, Any], name: str | None, device: Device
     ) -> dict[str, Any]:
         """Verify a new credential against the user's enrolment challenge and store it."""
-        from chalicelib import ceremony  # noqa: PLC0415 - lazy: cold start
+        from chalicelib.crypto import ceremony  # noqa: PLC0415 - lazy: cold start
 
         user = self._accounts.get(user_id)
         label = check_name(name) if name is not None else self._default_name()
@@ -331,7 +331,7 @@ class Passkeys:
         *,
         expected: UserRecord | None = None,
     ) -> tuple[UserRecord, PasskeyUse]:
-        from chalicelib import ceremony  # noqa: PLC0415 - lazy: cold start
+        from chalicelib.crypto import ceremony  # noqa: PLC0415 - lazy: cold start
 
         assertion = Assertion.of(credential)
         response = ceremony.parse_assertion(assertion, path)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib import errors, identity
-from chalicelib.items import UserRecord
-from chalicelib.passwords import PREHASH_SCHEME
-from chalicelib.tokens import is_id, new_id
+from chalicelib.accounts import identity
+from chalicelib.crypto.passwords import PREHASH_SCHEME
+from chalicelib.crypto.tokens import is_id, new_id
+from chalicelib.platform import errors
+from chalicelib.store.items import UserRecord
 
 _BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 

@@ -25,14 +25,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chalicelib import errors, identity
-from chalicelib.accounts import Accounts
-from chalicelib.items import OneTimeRecord, UserRecord
-from chalicelib.mail import Mailer, Message
-from chalicelib.passwords import PasswordPolicy
-from chalicelib.sessions import Device
-from chalicelib.store import Store
-from chalicelib.throttle import Counter, Throttle
+from chalicelib.accounts import identity
+from chalicelib.accounts.sessions import Device
+from chalicelib.accounts.throttle import Counter, Throttle
+from chalicelib.accounts.users import Accounts
+from chalicelib.crypto.passwords import PasswordPolicy
+from chalicelib.platform import errors
+from chalicelib.platform.mail import Mailer, Message
+from chalicelib.store.items import OneTimeRecord, UserRecord
+from chalicelib.store.table import Store
 
 RESET = "reset"
 VERIFY = "verify"

@@ -16,15 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import errors, identity
-from chalicelib.accounts import Accounts
-from chalicelib.items import UserRecord
-from chalicelib.login import Login
-from chalicelib.mfa import Enrolment, Mfa
-from chalicelib.passkeys import Passkeys
-from chalicelib.recovery import Recovery
-from chalicelib.sessions import Device, Sessions
-from chalicelib.throttle import Throttle
+from chalicelib.accounts import identity
+from chalicelib.accounts.login import Login
+from chalicelib.accounts.mfa import Enrolment, Mfa
+from chalicelib.accounts.passkeys import Passkeys
+from chalicelib.accounts.recovery import Recovery
+from chalicelib.accounts.sessions import Device, Sessions
+from chalicelib.accounts.throttle import Throttle
+from chalicelib.accounts.users import Accounts
+from chalicelib.platform import errors
+from chalicelib.store.items import UserRecord
 
 
 @dataclass(frozen=True)

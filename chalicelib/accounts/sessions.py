@@ -25,8 +25,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from chalicelib import errors, observability
-from chalicelib.items import (
+from chalicelib.crypto.tokens import AccessClaims, AccessTokens, RefreshToken, is_id, new_id
+from chalicelib.platform import errors, observability
+from chalicelib.store.items import (
     ActivityEvent,
     CounterChange,
     Key,
@@ -35,8 +36,7 @@ from chalicelib.items import (
     SessionRecord,
     UserRecord,
 )
-from chalicelib.store import Store
-from chalicelib.tokens import AccessClaims, AccessTokens, RefreshToken, is_id, new_id
+from chalicelib.store.table import Store
 
 _log = logging.getLogger("gatehouse")
 NO_SECOND_FACTOR = SecondFactor()

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 
-from chalicelib import errors
-from chalicelib.accounts import Accounts, Registration
-from chalicelib.items import UserRecord
-from chalicelib.recovery import Recovery
-from chalicelib.sessions import Device
-from chalicelib.throttle import Throttle
+from chalicelib.accounts.recovery import Recovery
+from chalicelib.accounts.sessions import Device
+from chalicelib.accounts.throttle import Throttle
+from chalicelib.accounts.users import Accounts, Registration
+from chalicelib.platform import errors
+from chalicelib.store.items import UserRecord
 
 _log = logging.getLogger("gatehouse")
 

@@ -31,10 +31,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from chalicelib import errors, items
-from chalicelib.dynamo import TransactionConflicts
-from chalicelib.items import CounterChange
-from chalicelib.store import Store
+from chalicelib.platform import errors
+from chalicelib.store import items
+from chalicelib.store.dynamo import TransactionConflicts
+from chalicelib.store.items import CounterChange
+from chalicelib.store.table import Store
 
 #: Counter kinds whose keys are client IPs.
 IP_KINDS = frozenset({"ip", "options", "register"})

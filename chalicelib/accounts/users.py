@@ -10,11 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from chalicelib import errors, identity
-from chalicelib.items import ActivityEvent, SecondFactor, UserRecord
-from chalicelib.passwords import PasswordHasher, PasswordPolicy
-from chalicelib.store import Store
-from chalicelib.tokens import is_id, new_id
+from chalicelib.accounts import identity
+from chalicelib.crypto.passwords import PasswordHasher, PasswordPolicy
+from chalicelib.crypto.tokens import is_id, new_id
+from chalicelib.platform import errors
+from chalicelib.store.items import ActivityEvent, SecondFactor, UserRecord
+from chalicelib.store.table import Store
 
 #: The user id of no user (never an id ``new_id`` makes): an unknown login name reads
 #: it, and an unknown login's event is written against it, whose user check fails.

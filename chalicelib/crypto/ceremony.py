@@ -44,8 +44,8 @@ from fido2.webauthn import (
     UserVerificationRequirement,
 )
 
-from chalicelib import errors
-from chalicelib.credentials import ALGORITHMS, Assertion, Registration, RelyingParty
+from chalicelib.crypto.credentials import ALGORITHMS, Assertion, Registration, RelyingParty
+from chalicelib.platform import errors
 
 #: What parsing untrusted CBOR, JSON and binary structures can raise in ``fido2``.
 _MALFORMED = (

@@ -26,8 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.errors import FieldError
-from chalicelib.shapes import Schema, Shape
+from chalicelib.platform.errors import FieldError
+from chalicelib.platform.shapes import Schema, Shape
 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 #: COSE algorithms offered and accepted: ES256, EdDSA (Ed25519), RS256.

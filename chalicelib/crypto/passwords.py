@@ -21,7 +21,7 @@ from pathlib import Path
 
 import bcrypt
 
-from chalicelib import errors
+from chalicelib.platform import errors
 
 #: Prefix of hashes made here: the bcrypt input is the prehash, not the raw password.
 PREHASH_SCHEME = "bcrypt-sha256$"

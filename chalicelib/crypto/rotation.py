@@ -30,9 +30,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from chalicelib import errors, observability
-from chalicelib.keys import KeyDocument, KeyStores, VerifyingKeys
-from chalicelib.tokens import LEEWAY_SECONDS
+from chalicelib.crypto.keys import KeyDocument, KeyStores, VerifyingKeys
+from chalicelib.crypto.tokens import LEEWAY_SECONDS
+from chalicelib.platform import errors, observability
 
 _log = logging.getLogger("gatehouse")
 #: More steps than any run needs (repair, published, promote, add, published, retire...):

@@ -17,8 +17,8 @@ from typing import Any
 
 import jwt
 
-from chalicelib import errors
-from chalicelib.keys import ALGORITHM, KeyCache, KeyRing, KeySource, VerifyingKeys
+from chalicelib.crypto.keys import ALGORITHM, KeyCache, KeyRing, KeySource, VerifyingKeys
+from chalicelib.platform import errors
 
 # A media type (RFC 9068), not a secret.
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105  # nosec B105

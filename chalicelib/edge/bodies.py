@@ -8,8 +8,8 @@ disagree. String limits are generous parse-time caps; the rules for each value
 
 from __future__ import annotations
 
-from chalicelib.credentials import ASSERTION, REGISTRATION
-from chalicelib.http import Body, Field
+from chalicelib.crypto.credentials import ASSERTION, REGISTRATION
+from chalicelib.edge.http import Body, Field
 
 REGISTER_FIELDS = (
     Field("username", max_length=256),

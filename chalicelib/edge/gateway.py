@@ -1,7 +1,7 @@
 """Answers API Gateway gives before app.py runs, and what the contract wants instead.
 
 One table, rendered twice: as the API document's gateway responses (scripts/render_infra.py) in the
-deployed template, and by ``chalicelib.localgateway`` around Chalice's ``LocalGateway``
+deployed template, and by ``chalicelib.edge.localgateway`` around Chalice's ``LocalGateway``
 (the imitation that ``chalice local`` and ``chalice.test.Client`` use). So local, tests
 and AWS answer alike.
 
@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import edge, errors, http
+from chalicelib.edge import http, middleware
+from chalicelib.platform import errors
 
 GATEWAY_ANSWERS: dict[str, type[errors.GatehouseError]] = {
     "MISSING_AUTHENTICATION_TOKEN": errors.NotFound,
@@ -32,4 +33,4 @@ GATEWAY_ANSWERS: dict[str, type[errors.GatehouseError]] = {
 def answer(response_type: str, request_id: str) -> dict[str, Any]:
     """The proxy-integration response dict for a gateway answer, with our common headers."""
     error = GATEWAY_ANSWERS[response_type]()
-    return edge.secure(http.problem(error), request_id).to_dict()
+    return middleware.secure(http.problem(error), request_id).to_dict()

@@ -1,7 +1,7 @@
 """Requests and responses: body parsing and limits, request facts, answers, problems.
 
 Routes call ``json_object`` to read a body and the response helpers to answer. What
-every response gets on the way out (headers, problem rendering, CORS) is edge.py's.
+every response gets on the way out (headers, problem rendering, CORS) is middleware.py's.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 
 from chalice.app import Request, Response
 
-from chalicelib import errors
-from chalicelib.sessions import Device
-from chalicelib.shapes import Shape
+from chalicelib.accounts.sessions import Device
+from chalicelib.platform import errors
+from chalicelib.platform.shapes import Shape
 
 PROBLEM_TYPE = "urn:gatehouse:problem:{code}"
 PROBLEM_JSON = "application/problem+json"

@@ -23,7 +23,7 @@ from chalice.local import (
 )
 from chalice.test import Client, TestHTTPClient
 
-from chalicelib import gateway
+from chalicelib.edge import gateway
 
 _log = logging.getLogger("gatehouse")
 

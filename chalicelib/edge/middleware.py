@@ -18,9 +18,9 @@ from collections.abc import Callable
 
 from chalice.app import Chalice, Request, Response
 
-from chalicelib import errors
-from chalicelib.http import caller, problem
-from chalicelib.observability import AUDIT, REQUEST_ID, log_request
+from chalicelib.edge.http import caller, problem
+from chalicelib.platform import errors
+from chalicelib.platform.observability import AUDIT, REQUEST_ID, log_request
 
 _log = logging.getLogger("gatehouse")
 

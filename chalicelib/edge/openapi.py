@@ -16,10 +16,10 @@ from typing import Any
 
 from chalice.app import Chalice, RouteEntry
 
-from chalicelib.http import JSON, PROBLEM_JSON, Body, Field
-from chalicelib.shapes import Schema
+from chalicelib.edge.http import JSON, PROBLEM_JSON, Body, Field
+from chalicelib.platform.shapes import Schema
 
-#: Views that ``edge.answer_other_methods`` registers: 405 answers, not operations.
+#: Views that ``middleware.answer_other_methods`` registers: 405 answers, not operations.
 NOT_SERVED = "method_not_allowed"
 TEXT = "text/html; charset=utf-8"
 

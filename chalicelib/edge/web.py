@@ -1,4 +1,4 @@
-"""The single-page web app's files, served by Chalice from ``chalicelib/web/``.
+"""The single-page web app's files, served by Chalice from ``chalicelib/edge/web/``.
 
 Served from the API's own origin and stage path, so the page needs no CORS and finds
 the API at its own base URL. Every file is text (HTML, CSS, JavaScript), so API Gateway
@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from chalicelib import errors
+from chalicelib.platform import errors
 
 WEB_DIR = Path(__file__).parent / "web"
 #: The page's ES modules: index.html loads main.js, which imports the others by relative

@@ -1,6 +1,6 @@
 """Settings, read once from the environment.
 
-Built lazily by ``services.get()`` on the first request, never at import time, so
+Built lazily by ``wiring.get()`` on the first request, never at import time, so
 tests can build their own and a cold start pays for nothing it does not use.
 """
 

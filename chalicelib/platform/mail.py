@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import errors
+from chalicelib.platform import errors
 
 if TYPE_CHECKING:
     from mypy_boto3_ses.client import SESClient

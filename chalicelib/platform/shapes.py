@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from chalicelib import errors
+from chalicelib.platform import errors
 
 Schema = dict[str, Any]
 

@@ -19,13 +19,14 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import errors, items
-from chalicelib.items import ActivityEvent
+from chalicelib.platform import errors
+from chalicelib.store import items
+from chalicelib.store.items import ActivityEvent
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from chalicelib.config import Settings
+    from chalicelib.platform.config import Settings
 
 T = TypeVar("T")
 _JITTER = secrets.SystemRandom()

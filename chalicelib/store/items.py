@@ -12,7 +12,7 @@ One table, ``pk`` / ``sk`` string keys, TTL on ``expires_at``:
 | event     | ``USER#<id>``      | ``EVENT#<at>#<ns>#<rand>`` | activity; TTL                   |
 | counter   | ``THROTTLE#<limit>#<hash>#<window>`` | ``THROTTLE`` | failures in a window; TTL  |
 | one-time  | ``TOKEN#<hash>``   | ``TOKEN``             | reset / verification token; TTL      |
-| passkey   | ``USER#<id>``      | ``PASSKEY#<hash>``    | a WebAuthn credential (passkeystore) |
+| passkey   | ``USER#<id>``      | ``PASSKEY#<hash>``    | a WebAuthn credential (passkeys.py)  |
 | count     | ``USER#<id>``      | ``PASSKEYCOUNT``      | how many passkeys the user holds     |
 | challenge | ``CHALLENGE#<hash>`` | ``CHALLENGE``       | a WebAuthn challenge, single use; TTL |
 

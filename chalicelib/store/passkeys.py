@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import errors, items
-from chalicelib.dynamo import Table
-from chalicelib.items import ActivityEvent, PasskeyRecord, PasskeyUse
+from chalicelib.platform import errors
+from chalicelib.store import items
+from chalicelib.store.dynamo import Table
+from chalicelib.store.items import ActivityEvent, PasskeyRecord, PasskeyUse
 
 
 def use_action(table_name: str, use: PasskeyUse) -> dict[str, Any]:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from chalicelib import items
-from chalicelib.dynamo import Table, aws_call, conditional
-from chalicelib.items import ActivityEvent, ChallengeRecord, CounterChange, OneTimeRecord
+from chalicelib.store import items
+from chalicelib.store.dynamo import Table, aws_call, conditional
+from chalicelib.store.items import ActivityEvent, ChallengeRecord, CounterChange, OneTimeRecord
 
 
 class SecurityRecords(Table):

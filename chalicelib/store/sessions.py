@@ -8,11 +8,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from chalicelib import errors, items
-from chalicelib.dynamo import Table, conditional
-from chalicelib.items import ActivityEvent, CounterChange, PasskeyUse, SecondFactor, SessionRecord
-from chalicelib.passkeystore import use_action
-from chalicelib.securitystore import counter_action
+from chalicelib.platform import errors
+from chalicelib.store import items
+from chalicelib.store.dynamo import Table, conditional
+from chalicelib.store.items import (
+    ActivityEvent,
+    CounterChange,
+    PasskeyUse,
+    SecondFactor,
+    SessionRecord,
+)
+from chalicelib.store.passkeys import use_action
+from chalicelib.store.security import counter_action
 
 
 class SessionRecords(Table):

@@ -1,6 +1,6 @@
 """The one DynamoDB table, as one object: users (this module), sessions
-(sessionstore.py), security records (securitystore.py) and passkeys (passkeystore.py),
-on the shared plumbing of dynamo.py. Guards are written with the user in one
+(sessions.py), security records (security.py) and passkeys (passkeys.py), on the
+shared plumbing of dynamo.py. Guards are written with the user in one
 transaction under ``attribute_not_exists``, so uniqueness holds under any concurrency
 with no read-then-write.
 """
@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from chalicelib import errors, items
-from chalicelib.dynamo import (  # connect, create_table, CLIENT_CONFIG: re-exported
+from chalicelib.platform import errors
+from chalicelib.store import items
+from chalicelib.store.dynamo import (  # connect, create_table, CLIENT_CONFIG: re-exported
     CLIENT_CONFIG,
     attribute,
     aws_call,
@@ -19,10 +20,10 @@ from chalicelib.dynamo import (  # connect, create_table, CLIENT_CONFIG: re-expo
     connect,
     create_table,
 )
-from chalicelib.items import ActivityEvent, UserRecord
-from chalicelib.passkeystore import PasskeyRecords
-from chalicelib.securitystore import SecurityRecords
-from chalicelib.sessionstore import SessionRecords
+from chalicelib.store.items import ActivityEvent, UserRecord
+from chalicelib.store.passkeys import PasskeyRecords
+from chalicelib.store.security import SecurityRecords
+from chalicelib.store.sessions import SessionRecords
 
 __all__ = ["CLIENT_CONFIG", "Store", "connect", "create_table"]
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import errors, items
-from chalicelib.dynamo import attribute, aws_call, conditional, transact, user_exists
+from chalicelib.platform import errors
+from chalicelib.store import items
+from chalicelib.store.dynamo import attribute, aws_call, conditional, transact, user_exists
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

@@ -21,8 +21,8 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib import errors
-from chalicelib.todostore import TodoRecord, TodoStore
+from chalicelib.platform import errors
+from chalicelib.store.todos import TodoRecord, TodoStore
 
 TEXT_MAX = 1000
 PAGE_DEFAULT, PAGE_MAX = 20, 100

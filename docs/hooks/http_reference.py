@@ -3,7 +3,7 @@
 ``reference/http.md`` holds the contract's prose and the marker ``<!-- operations -->``;
 this hook replaces the marker with one section per operation (method, path, summary,
 auth, parameters, request body fields, responses), built from
-``chalicelib.openapi.document(app, BODIES)`` exactly as ``GET /openapi.json`` serves it
+``chalicelib.edge.openapi.document(app, BODIES)`` exactly as ``GET /openapi.json`` serves it
 (app.py's ``_openapi_document``). The reference therefore cannot drift from the API:
 it is never written by hand.
 """

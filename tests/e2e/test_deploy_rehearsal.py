@@ -47,8 +47,8 @@ from moto.awslambda.models import LambdaBackend
 from moto.ses.models import ses_backends
 
 import app as gatehouse
-from chalicelib import services
-from chalicelib.keys import KeyDocument, VerifyingKeys
+from chalicelib import wiring
+from chalicelib.crypto.keys import KeyDocument, VerifyingKeys
 from scripts import admin
 from tests.functional.lifecycle import VERIFY_MARKER
 
@@ -186,16 +186,16 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in ("AWS_PROFILE", "AWS_REGION", "DDB_ENDPOINT", "DDB_PORT", "KEY_FILE"):
         monkeypatch.delenv(name, raising=False)
     _patch_moto(monkeypatch)
-    previous = services._Container.services
+    previous = wiring._Container.services
     path = list(sys.path)
-    services.install(None)
-    services.install_delivery(None)
+    wiring.install(None)
+    wiring.install_delivery(None)
     try:
         with mock_aws():
             yield
     finally:
-        services.install(previous)
-        services.install_delivery(None)
+        wiring.install(previous)
+        wiring.install_delivery(None)
         sys.path[:] = path  # Chalice puts the project directory in front to import app.py
 
 

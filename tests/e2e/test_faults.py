@@ -27,12 +27,13 @@ from botocore.compat import HTTPHeaders
 from botocore.stub import Stubber
 from chalice.test import HTTPResponse
 
-from chalicelib import errors, store
-from chalicelib.config import Settings
-from chalicelib.items import UserRecord, session_key
-from chalicelib.keys import KeyCache, KeyDocument, LocalKeyFile
-from chalicelib.localgateway import GatewayClient
-from chalicelib.throttle import Policy, Throttle
+from chalicelib.accounts.throttle import Policy, Throttle
+from chalicelib.crypto.keys import KeyCache, KeyDocument, LocalKeyFile
+from chalicelib.edge.localgateway import GatewayClient
+from chalicelib.platform import errors
+from chalicelib.platform.config import Settings
+from chalicelib.store import table
+from chalicelib.store.items import UserRecord, session_key
 from scripts.dynamodb_local import DynamoDBLocal, free_port
 from tests.conftest import Api
 from tests.functional.lifecycle import PASSWORD, api_at, installed, unique_ip
@@ -96,11 +97,11 @@ def start_store(port: int, data_dir: Path | None = None) -> DynamoDBLocal:
 
 
 def create_table(settings: Settings) -> None:
-    store.create_table(store.connect(settings), settings.table_name)
+    table.create_table(table.connect(settings), settings.table_name)
 
 
 def table_items(settings: Settings) -> list[dict[str, Any]]:
-    client = store.connect(settings)
+    client = table.connect(settings)
     found: list[dict[str, Any]] = []
     for page in client.get_paginator("scan").paginate(
         TableName=settings.table_name, ConsistentRead=True
@@ -334,7 +335,7 @@ def separate_client() -> Any:
     session = boto3.session.Session(
         aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
     )
-    return session.client("dynamodb", endpoint_url="http://127.0.0.1:9", config=store.CLIENT_CONFIG)
+    return session.client("dynamodb", endpoint_url="http://127.0.0.1:9", config=table.CLIENT_CONFIG)
 
 
 @pytest.mark.parametrize("code", THROTTLES)
@@ -343,7 +344,7 @@ def test_a_throttled_read_is_503(code: str) -> None:
     with Stubber(client) as stub:
         stub.add_client_error("get_item", service_error_code=code, http_status_code=400)
         with pytest.raises(errors.ServiceUnavailable):
-            store.Store(client, "gatehouse").get_user("someone")
+            table.Store(client, "gatehouse").get_user("someone")
         stub.assert_no_pending_responses()
 
 
@@ -366,7 +367,7 @@ def test_a_throttled_registration_transaction_is_503(code: str) -> None:
     with Stubber(client) as stub:
         stub.add_client_error("transact_write_items", service_error_code=code, http_status_code=400)
         with pytest.raises(errors.ServiceUnavailable):
-            store.Store(client, "gatehouse").create_user(user)
+            table.Store(client, "gatehouse").create_user(user)
         stub.assert_no_pending_responses()
 
 
@@ -387,7 +388,7 @@ def test_throttling_is_retried_by_botocore_then_503(code: str) -> None:
 
     client.meta.events.register("before-send.dynamodb.GetItem", throttled)
     with pytest.raises(errors.ServiceUnavailable):
-        store.Store(client, "gatehouse").get_user("someone")
+        table.Store(client, "gatehouse").get_user("someone")
     assert len(sent) == 4  # the first attempt and 3 retries
 
 
@@ -401,7 +402,7 @@ def test_a_batch_delete_retries_what_dynamodb_left_unprocessed_then_503() -> Non
     with Stubber(client) as stub:
         stub.add_response("batch_write_item", {"UnprocessedItems": left}, {"RequestItems": every})
         stub.add_response("batch_write_item", {"UnprocessedItems": {}}, {"RequestItems": left})
-        store.Store(client, "gatehouse").clear_counters(keys)
+        table.Store(client, "gatehouse").clear_counters(keys)
         stub.assert_no_pending_responses()
     calls: list[str] = []
 
@@ -415,7 +416,7 @@ def test_a_batch_delete_retries_what_dynamodb_left_unprocessed_then_503() -> Non
                 "batch_write_item", {"UnprocessedItems": left}, {"RequestItems": request}
             )
         with pytest.raises(errors.ServiceUnavailable):
-            store.Store(client, "gatehouse").clear_counters(keys)
+            table.Store(client, "gatehouse").clear_counters(keys)
         stub.assert_no_pending_responses()
     assert len(calls) == 5  # the first try and 4 retries, then no more
 
@@ -425,7 +426,7 @@ def test_a_claim_that_conflicts_through_every_retry_is_429_not_503() -> None:
     After the retries the attempt is refused as too many at once (429, Retry-After 1),
     with no password checked: not a 503 that blames the store."""
     client = separate_client()
-    throttle = Throttle(store.Store(client, "gatehouse"), Policy(), time.time)
+    throttle = Throttle(table.Store(client, "gatehouse"), Policy(), time.time)
     reasons = [{"Code": "TransactionConflict"}, {"Code": "None"}]
     with Stubber(client) as stub:
         for _ in range(5):

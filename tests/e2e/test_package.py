@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import gateway
+from chalicelib.edge import gateway
 from scripts import deploy, render_infra
 from tests.unit.test_deploy_role import CHALICE_TYPES, SAM_EVENTS
 

@@ -25,10 +25,11 @@ from chalice.app import Chalice
 from chalice.config import Config
 from chalice.test import HTTPResponse, TestHTTPClient
 
-from chalicelib import services, store
-from chalicelib.config import Settings
-from chalicelib.localgateway import AdaptedGateway, GatewayClient
-from chalicelib.throttle import Counter
+from chalicelib import wiring
+from chalicelib.accounts.throttle import Counter
+from chalicelib.edge.localgateway import AdaptedGateway, GatewayClient
+from chalicelib.platform.config import Settings
+from chalicelib.store import table
 from tests.conftest import PROJECT_DIR, Api
 
 if TYPE_CHECKING:
@@ -101,16 +102,16 @@ def api_at(gateway_client: GatewayClient, source_ip: str) -> Api:
 
 
 @contextlib.contextmanager
-def installed(settings: Settings, **changes: Any) -> Iterator[services.Services]:
+def installed(settings: Settings, **changes: Any) -> Iterator[wiring.Services]:
     """Serve requests with services built from ``settings`` with ``changes``, then put
     the session's services back, whatever happens."""
-    before = services.get()
-    built = services.Services.build(replace(settings, **changes))
-    services.install(built)
+    before = wiring.get()
+    built = wiring.Services.build(replace(settings, **changes))
+    wiring.install(built)
     try:
         yield built
     finally:
-        services.install(before)
+        wiring.install(before)
 
 
 def same_window(margin: int = 45) -> None:
@@ -125,10 +126,10 @@ def same_window(margin: int = 45) -> None:
 
 
 def client(settings: Settings) -> DynamoDBClient:
-    return store.connect(settings)
+    return table.connect(settings)
 
 
-def counts(app_services: services.Services, counters: Sequence[Counter]) -> list[int]:
+def counts(app_services: wiring.Services, counters: Sequence[Counter]) -> list[int]:
     """What each throttle counter holds now, read from the table (0 where none is)."""
     table = client(app_services.settings)
     found = []

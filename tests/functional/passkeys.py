@@ -13,7 +13,7 @@ from typing import Any
 
 from chalice.test import HTTPResponse
 
-from chalicelib.config import Settings
+from chalicelib.platform.config import Settings
 from tests.conftest import Api
 from tests.functional.lifecycle import PASSWORD, client
 from tests.webauthn_authenticator import Authenticator, unb64

@@ -10,10 +10,10 @@ from typing import Any
 import jwt
 import pytest
 
-from chalicelib.bodies import BODIES
-from chalicelib.config import Settings
-from chalicelib.localgateway import GatewayClient
-from chalicelib.services import Services
+from chalicelib.edge.bodies import BODIES
+from chalicelib.edge.localgateway import GatewayClient
+from chalicelib.platform.config import Settings
+from chalicelib.wiring import Services
 from tests.assertions import assert_problem, unique
 from tests.conftest import Api
 from tests.functional.lifecycle import (

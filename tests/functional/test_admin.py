@@ -20,9 +20,9 @@ import bcrypt
 import jwt
 import pytest
 
-from chalicelib import services
-from chalicelib.config import Settings
-from chalicelib.keys import LocalKeyFile
+from chalicelib import wiring
+from chalicelib.crypto.keys import LocalKeyFile
+from chalicelib.platform.config import Settings
 from scripts import admin as admin_command
 from tests.assertions import assert_problem, unique
 from tests.conftest import Api
@@ -74,11 +74,11 @@ def admin(
 
 
 @pytest.fixture
-def restore_services(app_services: services.Services) -> Iterator[None]:
+def restore_services(app_services: wiring.Services) -> Iterator[None]:
     try:
         yield
     finally:
-        services.install(app_services)
+        wiring.install(app_services)
 
 
 def log_in(api: Api, username: str, password: str = PASSWORD, **headers: str) -> Any:
@@ -157,19 +157,19 @@ def test_a_rotation_and_retirement_by_the_admin_reach_the_app(
 ) -> None:
     own = replace(settings, key_file=admin.key_file)
     username = new_user(password=PASSWORD)["username"]
-    services.install(services.Services.build(own))
+    wiring.install(wiring.Services.build(own))
     before = log_in(api, username).json_body["access_token"]
     old_kid = jwt.get_unverified_header(before)["kid"]
 
     new_kid = admin("rotate-key").out.split("\t")[0]
-    services.install(services.Services.build(own))  # a container started after it
+    wiring.install(wiring.Services.build(own))  # a container started after it
 
     after = log_in(api, username).json_body["access_token"]
     assert jwt.get_unverified_header(after)["kid"] == new_kid
     assert works(api, before) and works(api, after)
 
     assert admin("retire-key", "--", old_kid).code == 0
-    services.install(services.Services.build(own))
+    wiring.install(wiring.Services.build(own))
 
     assert not works(api, before)
     assert works(api, after)
@@ -183,7 +183,7 @@ def test_a_rotation_and_retirement_by_the_admin_reach_the_app(
 def test_sessions_lists_a_users_live_sessions(
     admin: Admin,
     api: Api,
-    app_services: services.Services,
+    app_services: wiring.Services,
     new_user: Callable[..., dict[str, Any]],
     reference: str,
 ) -> None:
@@ -361,7 +361,7 @@ def test_a_disabled_user_stays_disabled_through_export_and_import(
     admin: Admin,
     api: Api,
     tmp_path: Path,
-    app_services: services.Services,
+    app_services: wiring.Services,
     new_user: Callable[..., dict[str, Any]],
 ) -> None:
     user = new_user(password=PASSWORD)

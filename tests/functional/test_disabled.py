@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.services import Services
+from chalicelib.wiring import Services
 from tests.assertions import assert_problem, unique
 from tests.conftest import Api
 

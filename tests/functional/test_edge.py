@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from chalice.test import HTTPResponse
 
-from chalicelib.config import Settings
+from chalicelib.platform.config import Settings
 from tests.assertions import assert_problem, header
 from tests.conftest import Api
 from tests.functional.lifecycle import installed

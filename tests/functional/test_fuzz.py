@@ -12,7 +12,7 @@ from chalice.test import HTTPResponse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.localgateway import GatewayClient
+from chalicelib.edge.localgateway import GatewayClient
 from tests.assertions import PROBLEM_FIELDS, header, unique
 from tests.conftest import Api
 from tests.functional.lifecycle import PASSWORD

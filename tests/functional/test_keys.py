@@ -16,9 +16,9 @@ from urllib.parse import urlparse
 import jwt
 import pytest
 
-from chalicelib import services
-from chalicelib.config import Settings
-from chalicelib.keys import KeyDocument, LocalKeyFile
+from chalicelib import wiring
+from chalicelib.crypto.keys import KeyDocument, LocalKeyFile
+from chalicelib.platform.config import Settings
 from tests.assertions import assert_problem, header
 from tests.conftest import Api
 
@@ -34,9 +34,9 @@ class OwnKeys:
     settings: Settings
     file: LocalKeyFile
 
-    def container(self) -> services.Services:
-        built = services.Services.build(self.settings)
-        services.install(built)
+    def container(self) -> wiring.Services:
+        built = wiring.Services.build(self.settings)
+        wiring.install(built)
         return built
 
     def rotate(self) -> KeyDocument:
@@ -51,14 +51,12 @@ class OwnKeys:
 
 
 @pytest.fixture
-def own_keys(
-    tmp_path: Any, settings: Settings, app_services: services.Services
-) -> Iterator[OwnKeys]:
+def own_keys(tmp_path: Any, settings: Settings, app_services: wiring.Services) -> Iterator[OwnKeys]:
     own = replace(settings, key_file=tmp_path / "signing-keys.json")
     try:
         yield OwnKeys(own, LocalKeyFile(own.key_file))
     finally:
-        services.install(app_services)
+        wiring.install(app_services)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pyotp
 import pytest
 from chalice.test import HTTPResponse
 
-from chalicelib.config import Settings
+from chalicelib.platform.config import Settings
 from tests.assertions import assert_problem
 from tests.conftest import Api
 from tests.functional.lifecycle import PASSWORD, delete, enable_totp, table_dump, wrong_code

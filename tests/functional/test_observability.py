@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.edge import audited, metrics_for
-from chalicelib.observability import JsonFormatter
+from chalicelib.edge.middleware import audited, metrics_for
+from chalicelib.platform.observability import JsonFormatter
 from tests.assertions import header
 from tests.conftest import Api
 from tests.functional import passkeys

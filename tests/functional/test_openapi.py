@@ -9,8 +9,8 @@ import pytest
 from chalice.app import Chalice, Response
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
-from chalicelib import openapi
-from chalicelib.http import Body, Field
+from chalicelib.edge import openapi
+from chalicelib.edge.http import Body, Field
 from tests.conftest import Api
 
 
@@ -57,7 +57,7 @@ def test_names_every_served_route_and_nothing_else(document: dict[str, Any]) -> 
 
 
 def test_body_schemas_are_the_bodies_the_routes_check(document: dict[str, Any]) -> None:
-    from chalicelib.bodies import BODIES  # noqa: PLC0415
+    from chalicelib.edge.bodies import BODIES  # noqa: PLC0415
 
     with_body = {
         (m.upper(), p)

@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.config import Settings
-from chalicelib.errors import InvalidCredentials
-from chalicelib.items import PasskeyUse
-from chalicelib.localgateway import GatewayClient
-from chalicelib.services import Services
-from chalicelib.sessions import Device
+from chalicelib.accounts.sessions import Device
+from chalicelib.edge.localgateway import GatewayClient
+from chalicelib.platform.config import Settings
+from chalicelib.platform.errors import InvalidCredentials
+from chalicelib.store.items import PasskeyUse
+from chalicelib.wiring import Services
 from tests.assertions import assert_problem
 from tests.conftest import Api
 from tests.functional.lifecycle import api_at, installed, retry_after, same_window, unique_ip

@@ -11,8 +11,8 @@ from typing import Any
 import pyotp
 import pytest
 
-from chalicelib.config import Settings
-from chalicelib.services import Services
+from chalicelib.platform.config import Settings
+from chalicelib.wiring import Services
 from tests.assertions import assert_problem
 from tests.conftest import Api
 from tests.functional.lifecycle import PASSWORD, enable_totp, installed, table_dump, wrong_code

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from chalicelib.config import Settings
+from chalicelib.platform.config import Settings
 from tests.assertions import assert_problem
 from tests.conftest import Api
 from tests.functional.lifecycle import PASSWORD, delete, installed, partition, patch

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.services import Services
+from chalicelib.wiring import Services
 from tests.assertions import assert_problem, unique
 from tests.conftest import Api
 from tests.functional.lifecycle import PASSWORD, enable_totp

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from chalice.test import HTTPResponse
 
-from chalicelib.config import Settings
+from chalicelib.platform.config import Settings
 from tests.assertions import assert_problem, unique
 from tests.conftest import Api
 from tests.functional.lifecycle import PASSWORD, RESET_MARKER, last_token, verify_address

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib import errors
-from chalicelib.config import Settings
-from chalicelib.items import ActivityEvent, PasskeyRecord
-from chalicelib.services import Services
+from chalicelib.platform import errors
+from chalicelib.platform.config import Settings
+from chalicelib.store.items import ActivityEvent, PasskeyRecord
+from chalicelib.wiring import Services
 from tests.assertions import USER_FIELDS, assert_problem, unique
 from tests.conftest import Api
 from tests.functional.lifecycle import (

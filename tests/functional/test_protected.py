@@ -10,8 +10,7 @@ import boto3
 import pytest
 from chalice.test import HTTPResponse
 
-from chalicelib.config import Settings
-from chalicelib.keys import (
+from chalicelib.crypto.keys import (
     KeyRing,
     KeySource,
     LocalKeyFile,
@@ -19,8 +18,9 @@ from chalicelib.keys import (
     new_private_pem,
     ring_from_pems,
 )
-from chalicelib.services import Services
-from chalicelib.tokens import AccessClaims, AccessTokens
+from chalicelib.crypto.tokens import AccessClaims, AccessTokens
+from chalicelib.platform.config import Settings
+from chalicelib.wiring import Services
 from tests.assertions import assert_problem, header
 from tests.conftest import Api
 

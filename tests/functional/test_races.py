@@ -20,9 +20,10 @@ from typing import Any
 import pytest
 from chalice.test import HTTPResponse
 
-from chalicelib import identity, items
-from chalicelib.localgateway import GatewayClient
-from chalicelib.services import Services
+from chalicelib.accounts import identity
+from chalicelib.edge.localgateway import GatewayClient
+from chalicelib.store import items
+from chalicelib.wiring import Services
 from tests.assertions import assert_problem, unique
 from tests.conftest import PROJECT_DIR, Api
 from tests.functional.lifecycle import verify_address

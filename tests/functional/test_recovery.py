@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from chalicelib import identity
-from chalicelib.config import Settings
-from chalicelib.items import OneTimeRecord
-from chalicelib.mail import LocalOutbox
-from chalicelib.passwords import PasswordPolicy
-from chalicelib.recovery import Recovery, RecoveryTimes
-from chalicelib.services import Services
-from chalicelib.sessions import Device
+from chalicelib.accounts import identity
+from chalicelib.accounts.recovery import Recovery, RecoveryTimes
+from chalicelib.accounts.sessions import Device
+from chalicelib.crypto.passwords import PasswordPolicy
+from chalicelib.platform.config import Settings
+from chalicelib.platform.mail import LocalOutbox
+from chalicelib.store.items import OneTimeRecord
+from chalicelib.wiring import Services
 from tests.assertions import assert_problem, header, unique
 from tests.conftest import Api
 from tests.functional.lifecycle import (

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from chalice.test import HTTPResponse
 
-from chalicelib import errors
-from chalicelib.items import UserRecord
-from chalicelib.services import Services
-from chalicelib.sessions import Device, Lifetimes, Sessions
-from chalicelib.tokens import RefreshToken
+from chalicelib.accounts.sessions import Device, Lifetimes, Sessions
+from chalicelib.crypto.tokens import RefreshToken
+from chalicelib.platform import errors
+from chalicelib.store.items import UserRecord
+from chalicelib.wiring import Services
 from tests.assertions import assert_problem, header
 from tests.conftest import Api
 

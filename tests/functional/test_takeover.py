@@ -15,7 +15,7 @@ from typing import Any
 
 import pyotp
 
-from chalicelib.config import Settings
+from chalicelib.platform.config import Settings
 from tests.assertions import assert_problem, unique
 from tests.conftest import Api
 from tests.functional.lifecycle import (

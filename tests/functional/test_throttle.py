@@ -15,11 +15,12 @@ import pytest
 from botocore.model import OperationModel
 from chalice.test import HTTPResponse
 
-from chalicelib import identity, services
-from chalicelib.config import Settings
-from chalicelib.localgateway import GatewayClient
-from chalicelib.services import Services
-from chalicelib.throttle import Counter, pair
+from chalicelib import wiring
+from chalicelib.accounts import identity
+from chalicelib.accounts.throttle import Counter, pair
+from chalicelib.edge.localgateway import GatewayClient
+from chalicelib.platform.config import Settings
+from chalicelib.wiring import Services
 from tests.assertions import assert_problem, unique
 from tests.conftest import PROJECT_DIR, Api
 from tests.functional.lifecycle import (
@@ -355,8 +356,8 @@ def test_the_throttle_survives_the_services_being_rebuilt_from_the_environment(
     """A cold start (``install(None)``: rebuild from the environment) forgets nothing."""
     user = new_user()
     fail(api, user["username"], ACCOUNT_LIMIT)
-    services.install(None)
+    wiring.install(None)
     try:
         assert_throttled(attempt(api, user["username"], PASSWORD))
     finally:
-        services.install(app_services)
+        wiring.install(app_services)

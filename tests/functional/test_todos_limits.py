@@ -14,8 +14,8 @@ from functools import partial
 import pytest
 from chalice.test import HTTPResponse
 
-from chalicelib.config import Settings
-from chalicelib.localgateway import GatewayClient
+from chalicelib.edge.localgateway import GatewayClient
+from chalicelib.platform.config import Settings
 from tests.assertions import assert_problem
 from tests.conftest import PROJECT_DIR, Api
 from tests.functional.lifecycle import installed

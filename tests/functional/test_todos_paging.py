@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.localgateway import GatewayClient
+from chalicelib.edge.localgateway import GatewayClient
 from tests.assertions import unique
 from tests.conftest import Api
 from tests.functional.lifecycle import PASSWORD

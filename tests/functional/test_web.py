@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import pytest
 
 from app import app as gatehouse
-from chalicelib import web
+from chalicelib.edge import web
 from tests.assertions import assert_problem, header
 from tests.conftest import Api
 

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from chalice.app import Request
 
-from chalicelib import errors, http
-from chalicelib.http import Field
+from chalicelib.edge import http
+from chalicelib.edge.http import Field
+from chalicelib.platform import errors
 
 LIMIT = 16 * 1024
 FIELDS = (

@@ -5,8 +5,8 @@ net. It reads app.py and chalicelib with ``ast``, finds every call of a DynamoDB
 Secrets Manager, SES or SQS client method (named as botocore's service models name them),
 every ``get_paginator``/``get_waiter`` and every transaction item, and maps each to its
 IAM action. Which of those a function can make follows from the boto3 clients its
-handler builds: the test builds them as the handler does (``services.get()`` for the
-API, ``services.delivery()`` for the mail handler) with the stage's environment and
+handler builds: the test builds them as the handler does (``wiring.get()`` for the
+API, ``wiring.delivery()`` for the mail handler) with the stage's environment and
 records the services of the clients created. The authorizer builds the API's clients
 too, but its path is one token check, so that would grant it every table write: its
 calls are instead recorded while it answers tokens against moto (``authorizer_calls``),
@@ -49,11 +49,12 @@ from chalice.constants import SQS_EVENT_SOURCE_POLICY, XRAY_POLICY
 from moto import mock_aws
 
 import app as gatehouse
-from chalicelib import dynamo, services
-from chalicelib.accounts import Registration
-from chalicelib.config import Settings
-from chalicelib.keys import KeyDocument
-from chalicelib.sessions import Device
+from chalicelib import wiring
+from chalicelib.accounts.sessions import Device
+from chalicelib.accounts.users import Registration
+from chalicelib.crypto.keys import KeyDocument
+from chalicelib.platform.config import Settings
+from chalicelib.store import dynamo
 from scripts import admin
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,16 +79,20 @@ WAITERS = {"table_exists": "dynamodb:DescribeTable"}
 #: (file, function, action) made only by operator commands with the operator's own
 #: credentials, never by the Lambda functions; the policies must not grant them.
 OPERATOR_ONLY = {
-    ("chalicelib/dynamo.py", "create_table", "dynamodb:CreateTable"): "local table setup",
-    ("chalicelib/dynamo.py", "create_table", "dynamodb:DescribeTable"): "its waiter",
-    ("chalicelib/dynamo.py", "create_table", "dynamodb:UpdateTimeToLive"): "local setup",
-    ("chalicelib/store.py", "scan_users", "dynamodb:Scan"): "admin export",
+    ("chalicelib/store/dynamo.py", "create_table", "dynamodb:CreateTable"): "local table setup",
+    ("chalicelib/store/dynamo.py", "create_table", "dynamodb:DescribeTable"): "its waiter",
+    ("chalicelib/store/dynamo.py", "create_table", "dynamodb:UpdateTimeToLive"): "local setup",
+    ("chalicelib/store/table.py", "scan_users", "dynamodb:Scan"): "admin export",
 }
 #: (file, function, action) that only the key rotation makes (the ``rotate_keys``
 #: schedule and the operator's key commands): granted to that function alone.
 ROTATION_ONLY = {
-    ("chalicelib/keys.py", "write", "secretsmanager:PutSecretValue"): "publish the public keys",
-    ("chalicelib/keys.py", "write_if", "secretsmanager:PutSecretValue"): "rewrite the ring",
+    (
+        "chalicelib/crypto/keys.py",
+        "write",
+        "secretsmanager:PutSecretValue",
+    ): "publish the public keys",
+    ("chalicelib/crypto/keys.py", "write_if", "secretsmanager:PutSecretValue"): "rewrite the ring",
 }
 
 
@@ -164,7 +169,7 @@ def scan_source(source: str, path: str) -> list[Call]:
 
 
 def code_calls() -> list[Call]:
-    files = [ROOT / "app.py", *sorted((ROOT / "chalicelib").glob("*.py"))]
+    files = [ROOT / "app.py", *sorted((ROOT / "chalicelib").rglob("*.py"))]
     calls: list[Call] = []
     for file in files:
         calls += scan_source(file.read_text(encoding="utf-8"), str(file.relative_to(ROOT)))
@@ -256,10 +261,10 @@ STAGES = ("dev", "prod")
 #: the AWS clients it uses: the API and the authorizer build the whole ``Services``
 #: (table, key ring, mail queue); the mail handler builds only its SES mailer.
 HANDLER_CLIENTS: dict[str, Callable[[], object]] = {
-    "api_handler": services.get,
-    "bearer": services.get,
-    "send_mail": services.delivery,
-    "rotate_keys": lambda: services.rotation(Settings.from_env()),
+    "api_handler": wiring.get,
+    "bearer": wiring.get,
+    "send_mail": wiring.delivery,
+    "rotate_keys": lambda: wiring.rotation(Settings.from_env()),
 }
 #: The scheduled function that rotates the signing keys, and alone writes them.
 ROTATION = "rotate_keys"
@@ -314,20 +319,20 @@ def _scheduled() -> set[str]:
 def as_deployed(stage: str) -> Iterator[pytest.MonkeyPatch]:
     """The stage's environment as in Lambda (no local endpoint, key file or outbox) and
     a container with nothing built; this process's services are put back afterwards."""
-    previous = (services._Container.services, services._Container.delivery)
+    previous = (wiring._Container.services, wiring._Container.delivery)
     with pytest.MonkeyPatch.context() as patch:
         for name, value in admin.stage_environment(stage).items():
             patch.setenv(name, value)
         patch.setenv("AWS_DEFAULT_REGION", REGION)
         for name in ("DDB_ENDPOINT", "DDB_PORT", "KEY_FILE", "OUTBOX_DIR", "AWS_REGION"):
             patch.delenv(name, raising=False)
-        services.install(None)
-        services.install_delivery(None)
+        wiring.install(None)
+        wiring.install_delivery(None)
         try:
             yield patch
         finally:
-            services.install(previous[0])
-            services.install_delivery(previous[1])
+            wiring.install(previous[0])
+            wiring.install_delivery(previous[1])
 
 
 @functools.cache
@@ -354,7 +359,7 @@ def _call_site(action: str) -> Call:
     frame = inspect.currentframe()
     while frame is not None:
         path = Path(frame.f_code.co_filename)
-        if path == ROOT / "app.py" or path.parent == ROOT / "chalicelib":
+        if path == ROOT / "app.py" or ROOT / "chalicelib" in path.parents:
             return Call(str(path.relative_to(ROOT)), frame.f_code.co_name, frame.f_lineno, action)
         frame = frame.f_back
     raise AssertionError(f"{action} was not made by app.py or chalicelib")
@@ -412,7 +417,7 @@ def authorizer_calls(stage: str) -> tuple[Call, ...]:
         secrets.create_secret(
             Name=str(settings.public_keys_secret), SecretString=document.ring().public().dumps()
         )
-        api = services.Services.build(settings)
+        api = wiring.Services.build(settings)
         user = api.accounts.register(Registration("alice", "correct horse battery staple"))
         device = Device("test_iam_policy", "203.0.113.7")
         live = api.sessions.start(user, device)["access_token"]
@@ -664,7 +669,7 @@ def _callee(node: ast.Call) -> str | None:
 
 def test_operator_only_functions_are_not_called_by_the_app() -> None:
     """The exempt functions run from scripts (admin, local setup), not from a request."""
-    sources = [ROOT / "app.py", *(ROOT / "chalicelib").glob("*.py")]
+    sources = [ROOT / "app.py", *(ROOT / "chalicelib").rglob("*.py")]
     for name in ("create_table", "scan_users"):
         callers = [
             str(p.relative_to(ROOT))

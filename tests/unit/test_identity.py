@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib import errors, identity
+from chalicelib.accounts import identity
+from chalicelib.platform import errors
 
 
 def field_error(raised: pytest.ExceptionInfo[errors.ValidationError]) -> tuple[str, str]:

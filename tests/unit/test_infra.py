@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 import app as gatehouse
-from chalicelib import edge, errors, gateway, http
+from chalicelib.edge import gateway, http, middleware
+from chalicelib.platform import errors
 from scripts import render_infra
 
 
@@ -74,7 +75,7 @@ def _directives(policy: str) -> dict[str, list[str]]:
 def test_the_gateway_csp_is_the_app_csp_without_quotes(template: dict[str, Any]) -> None:
     """``'none'`` and an empty source list both match nothing, so the gateway's policy
     is the app's with the keyword dropped: the same directives, each matching nothing."""
-    app_csp = edge.DEFAULT_HEADERS["Content-Security-Policy"]
+    app_csp = middleware.DEFAULT_HEADERS["Content-Security-Policy"]
     for props in _responses(template).values():
         value = props["responseParameters"]["gatewayresponse.header.Content-Security-Policy"]
         assert _directives(value[1:-1]) == _directives(app_csp)

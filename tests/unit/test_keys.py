@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from chalicelib import errors
-from chalicelib.keys import (
+from chalicelib.crypto.keys import (
     KeyCache,
     KeyDocument,
     KeyRing,
@@ -30,7 +29,8 @@ from chalicelib.keys import (
     ring_from_pems,
     thumbprint,
 )
-from chalicelib.tokens import AccessTokens
+from chalicelib.crypto.tokens import AccessTokens
+from chalicelib.platform import errors
 
 #: Near the real time: PyJWT checks expiry against the real clock, not ours.
 NOW = int(time.time())

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib import errors
-from chalicelib.config import Settings
-from chalicelib.credentials import b64decode, b64encode
-from chalicelib.passkeys import check_name, cloned
+from chalicelib.accounts.passkeys import check_name, cloned
+from chalicelib.crypto.credentials import b64decode, b64encode
+from chalicelib.platform import errors
+from chalicelib.platform.config import Settings
 
 
 def test_settings_default_to_the_local_page_and_read_the_environment() -> None:

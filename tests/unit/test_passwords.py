@@ -5,8 +5,8 @@ from __future__ import annotations
 import bcrypt
 import pytest
 
-from chalicelib import errors
-from chalicelib.passwords import PasswordHasher, PasswordPolicy
+from chalicelib.crypto.passwords import PasswordHasher, PasswordPolicy
+from chalicelib.platform import errors
 
 #: The lowest bcrypt cost: these tests are about behaviour, not work factor.
 COST = 4

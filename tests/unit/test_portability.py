@@ -8,10 +8,10 @@ from typing import Any
 import bcrypt
 import pytest
 
-from chalicelib.items import UserRecord
-from chalicelib.passwords import PasswordHasher
-from chalicelib.portability import export_line, import_line
-from chalicelib.tokens import is_id, new_id
+from chalicelib.accounts.portability import export_line, import_line
+from chalicelib.crypto.passwords import PasswordHasher
+from chalicelib.crypto.tokens import is_id, new_id
+from chalicelib.store.items import UserRecord
 
 NOW = 1_700_000_000
 PLAIN_BCRYPT = bcrypt.hashpw(b"a password from elsewhere", bcrypt.gensalt(4)).decode("ascii")

@@ -9,8 +9,10 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib import errors, identity, passwords
-from chalicelib.passwords import PasswordPolicy
+from chalicelib.accounts import identity
+from chalicelib.crypto import passwords
+from chalicelib.crypto.passwords import PasswordPolicy
+from chalicelib.platform import errors
 
 POLICY = PasswordPolicy()
 EXAMPLES = settings(max_examples=200, deadline=None, database=None)

@@ -1,4 +1,4 @@
-"""Scheduled key rotation (chalicelib/rotation.py) through whole cycles, with an injected
+"""Scheduled key rotation (chalicelib/crypto/rotation.py) through whole cycles, with an injected
 clock: against moto's Secrets Manager (the two secrets of a deployed stage) and against
 the local key file. Tokens are issued and verified by the real ``AccessTokens`` between
 the steps, so "a verifier never meets an unknown kid" and "a retired key verifies
@@ -18,7 +18,7 @@ import boto3
 import jwt
 import pytest
 
-from chalicelib.keys import (
+from chalicelib.crypto.keys import (
     KeyDocument,
     KeyStores,
     LocalKeyFile,
@@ -26,8 +26,8 @@ from chalicelib.keys import (
     SecretsManagerPublicKeys,
     VerifyingKeys,
 )
-from chalicelib.rotation import Outcome, Rotation, RotationPolicy
-from chalicelib.tokens import AccessTokens
+from chalicelib.crypto.rotation import Outcome, Rotation, RotationPolicy
+from chalicelib.crypto.tokens import AccessTokens
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager.client import SecretsManagerClient

@@ -22,9 +22,8 @@ from moto.core import set_initial_no_auth_action_count
 from moto.secretsmanager.exceptions import InvalidRequestException
 from moto.secretsmanager.models import SecretsManagerBackend
 
-from chalicelib import errors, services
-from chalicelib.config import Settings
-from chalicelib.keys import (
+from chalicelib import wiring
+from chalicelib.crypto.keys import (
     KeyCache,
     KeyDocument,
     LocalKeyFile,
@@ -33,7 +32,9 @@ from chalicelib.keys import (
     SecretsManagerPublicKeys,
     VerifyingKeys,
 )
-from chalicelib.tokens import AccessTokens
+from chalicelib.crypto.tokens import AccessTokens
+from chalicelib.platform import errors
+from chalicelib.platform.config import Settings
 from scripts import admin
 
 if TYPE_CHECKING:
@@ -243,7 +244,7 @@ def test_key_store_is_both_secrets_when_they_are_configured(
 ) -> None:
     settings = Settings(region=REGION, signing_key_secret=SECRET, public_keys_secret=PUBLIC)
 
-    keys = services.key_store(settings)
+    keys = wiring.key_store(settings)
 
     assert isinstance(keys.signing, SecretsManagerKeys)
     assert keys.signing.secret_id == SECRET
@@ -257,7 +258,7 @@ def test_key_store_is_both_secrets_when_they_are_configured(
 def test_without_a_public_secret_the_ring_verifies_with_its_own_public_part(
     aws: SecretsManagerClient, secret: KeyDocument
 ) -> None:
-    keys = services.key_store(Settings(region=REGION, signing_key_secret=SECRET))
+    keys = wiring.key_store(Settings(region=REGION, signing_key_secret=SECRET))
 
     assert keys.published is None
     assert isinstance(keys.verifying, PublicPart)
@@ -267,7 +268,7 @@ def test_without_a_public_secret_the_ring_verifies_with_its_own_public_part(
 def test_key_store_is_the_local_file_without_a_secret(tmp_path: Path) -> None:
     settings = Settings(key_file=tmp_path / "keys.json", signing_key_secret=None)
 
-    keys = services.key_store(settings)
+    keys = wiring.key_store(settings)
 
     assert isinstance(keys.signing, LocalKeyFile)
     assert keys.signing.path == tmp_path / "keys.json"
@@ -284,7 +285,7 @@ def test_building_the_services_reads_no_secret(aws: SecretsManagerClient) -> Non
         region=REGION, signing_key_secret="no-such-secret", public_keys_secret="no-such-either"
     )
 
-    built = services.Services.build(settings)
+    built = wiring.Services.build(settings)
 
     with pytest.raises(errors.ServiceUnavailable):
         _ = built.tokens.ring
@@ -463,7 +464,7 @@ def test_a_retirement_that_fails_between_its_writes_leaves_every_token_verifying
 
 
 def test_publish_keys_has_nothing_to_do_on_the_local_stage(tmp_path: Path) -> None:
-    built = services.Services.build(Settings(key_file=tmp_path / "keys.json"))
+    built = wiring.Services.build(Settings(key_file=tmp_path / "keys.json"))
 
     with pytest.raises(admin.AdminError, match="nothing to publish"):
         admin.Admin(built, io.StringIO()).publish_keys()

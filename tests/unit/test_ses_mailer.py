@@ -7,9 +7,10 @@ import dataclasses
 import boto3
 import pytest
 
-from chalicelib import errors, services
-from chalicelib.config import Settings
-from chalicelib.mail import LocalOutbox, Message, SesMailer
+from chalicelib import wiring
+from chalicelib.platform import errors
+from chalicelib.platform.config import Settings
+from chalicelib.platform.mail import LocalOutbox, Message, SesMailer
 from tests.unit.conftest import REGION
 
 SENDER = "no-reply@gatehouse.example"
@@ -26,7 +27,7 @@ def test_a_deployed_stage_sends_mail_through_ses(mocked_aws: None) -> None:
     settings = dataclasses.replace(
         Settings(), mail_transport="ses", mail_sender=SENDER, region=REGION
     )
-    mailer = services.mailer(settings)
+    mailer = wiring.mailer(settings)
 
     mailer.send(MESSAGE)
 
@@ -49,4 +50,4 @@ def test_ses_refusing_a_message_is_a_503_not_a_crash(mocked_aws: None) -> None:
 def test_the_local_stage_writes_the_outbox_instead() -> None:
     settings = dataclasses.replace(Settings(), mail_transport="outbox")
 
-    assert isinstance(services.mailer(settings), LocalOutbox)
+    assert isinstance(wiring.mailer(settings), LocalOutbox)

@@ -13,9 +13,10 @@ import boto3
 import pytest
 
 import app as gatehouse
-from chalicelib import errors, mail, services
-from chalicelib.config import Settings
-from chalicelib.mail import Message, SesMailer, SqsMailer
+from chalicelib import wiring
+from chalicelib.platform import errors, mail
+from chalicelib.platform.config import Settings
+from chalicelib.platform.mail import Message, SesMailer, SqsMailer
 from tests.unit.conftest import REGION
 
 if TYPE_CHECKING:
@@ -41,9 +42,9 @@ def delivery(mocked_aws: None) -> Iterator[SesMailer]:
     """The mail handler's SES mailer, from a verified sender, installed for the test."""
     boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress=SENDER)
     mailer = SesMailer(boto3.client("ses", region_name=REGION), SENDER)
-    services.install_delivery(mailer)
+    wiring.install_delivery(mailer)
     yield mailer
-    services.install_delivery(None)
+    wiring.install_delivery(None)
 
 
 def _settings() -> Settings:
@@ -85,7 +86,7 @@ def sqs_event(messages: list[MessageTypeDef]) -> dict[str, Any]:
 
 
 def test_the_sqs_transport_enqueues_instead_of_sending(queue_url: str) -> None:
-    mailer = services.mailer(_settings())
+    mailer = wiring.mailer(_settings())
 
     mailer.send(MESSAGE)
 
@@ -97,7 +98,7 @@ def test_the_sqs_transport_enqueues_instead_of_sending(queue_url: str) -> None:
 
 def test_the_body_carries_the_mail_and_nothing_else(queue_url: str) -> None:
     """No sender identity, credentials, settings or account data beyond the mail."""
-    services.mailer(_settings()).send(MESSAGE)
+    wiring.mailer(_settings()).send(MESSAGE)
 
     [queued] = _received(queue_url)
     assert json.loads(queued["Body"]) == {
@@ -109,8 +110,8 @@ def test_the_body_carries_the_mail_and_nothing_else(queue_url: str) -> None:
 
 
 def test_enqueue_then_the_handler_sends_through_ses(queue_url: str, delivery: SesMailer) -> None:
-    services.mailer(_settings()).send(MESSAGE)
-    services.mailer(_settings()).send(dataclasses.replace(MESSAGE, to="grace@example.com"))
+    wiring.mailer(_settings()).send(MESSAGE)
+    wiring.mailer(_settings()).send(dataclasses.replace(MESSAGE, to="grace@example.com"))
     queued = _received(queue_url)
     assert len(queued) == 2
 
@@ -124,15 +125,15 @@ def test_enqueue_then_the_handler_sends_through_ses(queue_url: str, delivery: Se
 def test_a_failing_send_raises_so_sqs_retries(queue_url: str, mocked_aws: None) -> None:
     """SES refuses an unverified sender: the handler raises (the invocation fails, SQS
     makes the message visible again and, after the last receive, dead-letters it)."""
-    services.install_delivery(SesMailer(boto3.client("ses", region_name=REGION), SENDER))
+    wiring.install_delivery(SesMailer(boto3.client("ses", region_name=REGION), SENDER))
     try:
-        services.mailer(_settings()).send(MESSAGE)
+        wiring.mailer(_settings()).send(MESSAGE)
         [queued] = _received(queue_url)
 
         with pytest.raises(errors.ServiceUnavailable):
             gatehouse.send_mail(sqs_event([queued]), None)
     finally:
-        services.install_delivery(None)
+        wiring.install_delivery(None)
     assert sent_count() == 0
 
 
@@ -148,21 +149,21 @@ def test_a_body_that_is_not_a_message_raises(delivery: SesMailer) -> None:
 def test_an_unreachable_queue_is_a_503_not_a_crash(mocked_aws: None) -> None:
     """No such queue (GetQueueUrl fails): the request answers 503, as SES failing did."""
     with pytest.raises(errors.ServiceUnavailable) as refused:
-        services.mailer(_settings()).send(MESSAGE)
+        wiring.mailer(_settings()).send(MESSAGE)
     assert "NonExistentQueue" not in refused.value.detail
 
 
 def test_a_given_queue_url_is_used_without_a_lookup(queue_url: str) -> None:
     settings = dataclasses.replace(_settings(), mail_queue_name="unused", mail_queue_url=queue_url)
 
-    services.mailer(settings).send(MESSAGE)
+    wiring.mailer(settings).send(MESSAGE)
 
     assert len(_received(queue_url)) == 1
 
 
 def test_an_unknown_transport_is_refused() -> None:
     with pytest.raises(ValueError, match="MAIL_TRANSPORT"):
-        services.mailer(dataclasses.replace(Settings(), mail_transport="smtp"))
+        wiring.mailer(dataclasses.replace(Settings(), mail_transport="smtp"))
 
 
 def test_the_queue_name_comes_from_the_stage() -> None:

@@ -21,8 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from jwt.algorithms import RSAAlgorithm
 
-from chalicelib import errors
-from chalicelib.keys import (
+from chalicelib.crypto.keys import (
     KeyRing,
     LocalKeyFile,
     PublicPart,
@@ -30,13 +29,14 @@ from chalicelib.keys import (
     ring_from_pems,
     thumbprint,
 )
-from chalicelib.tokens import (
+from chalicelib.crypto.tokens import (
     MAX_TOKEN_LENGTH,
     AccessTokens,
     RefreshToken,
     bearer_token,
     new_id,
 )
+from chalicelib.platform import errors
 
 ISSUER = "gatehouse-test"
 AUDIENCE = "gatehouse-test-api"
