@@ -31,6 +31,7 @@ from chalicelib.crypto.keys import (
 from chalicelib.crypto.passwords import PasswordHasher, PasswordPolicy
 from chalicelib.crypto.rotation import Rotation, RotationPolicy
 from chalicelib.crypto.tokens import AccessTokens
+from chalicelib.oauth.clients import Clients
 from chalicelib.platform.config import Settings
 from chalicelib.platform.mail import LocalOutbox, Mailer, SesMailer, SqsMailer
 from chalicelib.store.table import CLIENT_CONFIG, Store, connect
@@ -105,6 +106,7 @@ class Services:
     signup: Signup
     todos: Todos
     passkeys: Passkeys
+    clients: Clients
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -195,6 +197,7 @@ class Services:
                 max_per_user=settings.todo_limit,
             ),
             passkeys=passkeys,
+            clients=Clients(table, clock),
         )
 
     def health(self) -> dict[str, str]:

@@ -14,6 +14,13 @@
     export [--output FILE]    every user, with password hashes, as JSON lines
     import [--input FILE]     create users from JSON lines (bcrypt hashes kept)
     redrive-mail              move the mail dead-letter queue's messages back to the mail queue
+    clients create --name NAME [--redirect-uri URI ...] [--post-logout-redirect-uri URI ...]
+                   [--public] [--grant-type authorization_code|refresh_token|client_credentials ...]
+                              register an OAuth client; prints it as JSON, with its secret
+                              (confidential clients only: shown this once, stored as a hash)
+    clients list              every client as JSON lines (never a secret)
+    clients delete ID         remove a client
+    clients rotate-secret ID  a new secret for a confidential client; the old one stops at once
 
 USER is an id, a username or an email. The stage's environment comes from
 ``.chalice/config.json`` as ``chalice local`` and ``chalice deploy`` read it; deployed
@@ -42,6 +49,12 @@ from chalicelib import wiring  # noqa: E402
 from chalicelib.accounts import portability  # noqa: E402
 from chalicelib.accounts.sessions import Device  # noqa: E402
 from chalicelib.crypto.keys import KeyDocument  # noqa: E402
+from chalicelib.oauth.clients import (  # noqa: E402
+    DEFAULT_GRANT_TYPES,
+    GRANT_TYPES,
+    ClientRegistration,
+    public_client,
+)
 from chalicelib.platform.config import Settings  # noqa: E402
 from chalicelib.platform.errors import GatehouseError  # noqa: E402
 from chalicelib.store.items import UserRecord  # noqa: E402
@@ -232,6 +245,25 @@ class Admin:
             )
         return moved
 
+    def create_client(self, registration: ClientRegistration) -> None:
+        client, secret = self.svc.clients.register(registration)
+        shown = public_client(client)
+        if secret is not None:
+            shown["client_secret"] = secret
+        self.out.write(json.dumps(shown) + "\n")
+
+    def list_clients(self) -> None:
+        for client in self.svc.clients.list():
+            self.out.write(json.dumps(public_client(client)) + "\n")
+
+    def delete_client(self, client_id: str) -> None:
+        self.svc.clients.delete(client_id)
+        self.out.write(f"{client_id}\tdeleted\n")
+
+    def rotate_client_secret(self, client_id: str) -> None:
+        secret = self.svc.clients.rotate_secret(client_id)
+        self.out.write(json.dumps({"client_id": client_id, "client_secret": secret}) + "\n")
+
     def export(self, output: TextIO) -> None:
         for user in self.svc.store.scan_users():
             output.write(portability.export_line(user) + "\n")
@@ -270,7 +302,35 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("export").add_argument("--output", type=Path)
     commands.add_parser("import").add_argument("--input", type=Path)
     commands.add_parser("redrive-mail")
+    clients = commands.add_parser("clients").add_subparsers(dest="clients_command", required=True)
+    create = clients.add_parser("create")
+    create.add_argument("--name", required=True)
+    create.add_argument("--redirect-uri", action="append", default=[])
+    create.add_argument("--post-logout-redirect-uri", action="append", default=[])
+    create.add_argument("--public", action="store_true")
+    create.add_argument("--grant-type", action="append", choices=GRANT_TYPES)
+    clients.add_parser("list")
+    clients.add_parser("delete").add_argument("client_id")
+    clients.add_parser("rotate-secret").add_argument("client_id")
     return top
+
+
+def _clients(args: argparse.Namespace, admin: Admin) -> Callable[[], object]:
+    if args.clients_command == "create":
+        registration = ClientRegistration(
+            name=args.name,
+            redirect_uris=tuple(args.redirect_uri),
+            post_logout_redirect_uris=tuple(args.post_logout_redirect_uri),
+            public=args.public,
+            grant_types=tuple(args.grant_type or DEFAULT_GRANT_TYPES),
+        )
+        return lambda: admin.create_client(registration)
+    commands: dict[str, Callable[[], object]] = {
+        "list": admin.list_clients,
+        "delete": lambda: admin.delete_client(args.client_id),
+        "rotate-secret": lambda: admin.rotate_client_secret(args.client_id),
+    }
+    return commands[args.clients_command]
 
 
 def run(args: argparse.Namespace, admin: Admin) -> int:
@@ -287,6 +347,8 @@ def run(args: argparse.Namespace, admin: Admin) -> int:
         "mfa-off": lambda: admin.mfa_off(args.user),
         "redrive-mail": admin.redrive_mail,
     }
+    if args.command == "clients":
+        actions["clients"] = _clients(args, admin)
     if args.command == "export":
         if args.output is None:
             admin.export(sys.stdout)
@@ -314,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
         # calls; the operator sees AWS's own message (which resource, which
         # permission), not a traceback.
         message = error.detail if isinstance(error, GatehouseError) else str(error)
+        if isinstance(error, GatehouseError) and error.errors:
+            message += " " + "; ".join(f"{e.field}: {e.message}" for e in error.errors)
         print(f"error: {message}", file=sys.stderr)
         return 2
 

@@ -213,8 +213,12 @@ class Table:
 
     def _query(self, user_id: str, prefix: str = "") -> Iterator[dict[str, Any]]:
         """Every item of the user's partition whose sort key starts with ``prefix``."""
+        return self._query_partition(items.user_partition(user_id), prefix)
+
+    def _query_partition(self, pk: str, prefix: str = "") -> Iterator[dict[str, Any]]:
+        """Every item of partition ``pk`` whose sort key starts with ``prefix``."""
         condition = "pk = :pk"
-        values: dict[str, Any] = {":pk": {"S": items.user_partition(user_id)}}
+        values: dict[str, Any] = {":pk": {"S": pk}}
         if prefix:  # DynamoDB refuses begins_with on an empty string
             condition += " AND begins_with(sk, :prefix)"
             values[":prefix"] = {"S": prefix}

@@ -15,6 +15,7 @@ One table, ``pk`` / ``sk`` string keys, TTL on ``expires_at``:
 | passkey   | ``USER#<id>``      | ``PASSKEY#<hash>``    | a WebAuthn credential (passkeys.py)  |
 | count     | ``USER#<id>``      | ``PASSKEYCOUNT``      | how many passkeys the user holds     |
 | challenge | ``CHALLENGE#<hash>`` | ``CHALLENGE``       | a WebAuthn challenge, single use; TTL |
+| client    | ``CLIENTS``        | ``CLIENT#<id>``       | an OAuth client (clients.py)         |
 
 Everything a user owns shares the user's partition, so one Query finds it all.
 Records are flat dataclasses of ``str``, ``str | None``, ``int`` and ``bool`` fields, and
@@ -148,6 +149,23 @@ class ChallengeRecord:
 
 
 @dataclass(frozen=True)
+class ClientRecord:
+    """An OAuth client registered by the operator (see clients.py). ``secret_hash`` is the
+    SHA-256 of its secret (None for a public client); the URI and grant lists are
+    space-separated (a URI holds no space), each redirect URI matched exactly."""
+
+    id: str
+    name: str
+    secret_hash: str | None
+    redirect_uris: str
+    post_logout_redirect_uris: str
+    grant_types: str
+    public: bool
+    created_at: int
+    secret_rotated_at: int
+
+
+@dataclass(frozen=True)
 class CounterChange:
     """One change to a throttle counter (``throttle_key``): add ``step`` (1 claims an
     attempt, -1 gives it back, 0 only looks) if the count is below ``below`` (None: no
@@ -202,6 +220,14 @@ def passkey_count_key(user_id: str) -> Key:
 
 def challenge_key(challenge_hash: str) -> Key:
     return {"pk": {"S": f"CHALLENGE#{challenge_hash}"}, "sk": {"S": "CHALLENGE"}}
+
+
+#: The one partition of the client records: the operator lists them with one Query.
+CLIENTS_PARTITION = "CLIENTS"
+
+
+def client_key(client_id: str) -> Key:
+    return {"pk": {"S": CLIENTS_PARTITION}, "sk": {"S": f"CLIENT#{client_id}"}}
 
 
 def user_partition(user_id: str) -> str:

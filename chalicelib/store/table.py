@@ -1,6 +1,6 @@
 """The one DynamoDB table, as one object: users (this module), sessions
-(sessions.py), security records (security.py) and passkeys (passkeys.py), on the
-shared plumbing of dynamo.py. Guards are written with the user in one
+(sessions.py), security records (security.py), passkeys (passkeys.py) and OAuth
+clients (clients.py), on the shared plumbing of dynamo.py. Guards are written with the user in one
 transaction under ``attribute_not_exists``, so uniqueness holds under any concurrency
 with no read-then-write.
 """
@@ -12,6 +12,7 @@ from typing import Any
 
 from chalicelib.platform import errors
 from chalicelib.store import items
+from chalicelib.store.clients import ClientRecords
 from chalicelib.store.dynamo import (  # connect, create_table, CLIENT_CONFIG: re-exported
     CLIENT_CONFIG,
     attribute,
@@ -28,7 +29,7 @@ from chalicelib.store.sessions import SessionRecords
 __all__ = ["CLIENT_CONFIG", "Store", "connect", "create_table"]
 
 
-class Store(SessionRecords, SecurityRecords, PasskeyRecords):
+class Store(SessionRecords, SecurityRecords, PasskeyRecords, ClientRecords):
     """Typed access to the table; returns records, raises domain errors."""
 
     def create_user(self, user: UserRecord) -> None:

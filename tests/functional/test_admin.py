@@ -505,3 +505,120 @@ def test_an_import_with_only_good_lines_exits_0(admin: Admin, tmp_path: Path) ->
 
     assert result.code == 0
     assert result.lines == [f"imported {n}" for n in names]
+
+
+# ------------------------------------------------------------------ OAuth clients
+
+
+def create_client(admin: Admin, *argv: str) -> dict[str, Any]:
+    result = admin("clients", "create", *argv)
+    assert result.code == 0, result.err
+    created: dict[str, Any] = json.loads(result.out)
+    return created
+
+
+def test_clients_create_prints_the_secret_once_and_stores_only_its_hash(
+    admin: Admin, app_services: wiring.Services
+) -> None:
+    created = create_client(
+        admin, "--name", "Wiki", "--redirect-uri", "https://wiki.example/callback"
+    )
+
+    assert created["name"] == "Wiki"
+    assert created["redirect_uris"] == ["https://wiki.example/callback"]
+    assert created["grant_types"] == ["authorization_code", "refresh_token"]
+    assert created["public"] is False
+    secret = created["client_secret"]
+    assert len(secret) >= 43
+    stored = app_services.store.get_client(created["client_id"])
+    assert stored is not None
+    assert secret not in json.dumps(stored.__dict__)
+    assert app_services.clients.secret_matches(stored, secret)
+    assert not app_services.clients.secret_matches(stored, secret[:-1] + "x")
+    listed = [json.loads(line) for line in admin("clients", "list").lines]
+    mine = [c for c in listed if c["client_id"] == created["client_id"]]
+    assert mine == [{k: v for k, v in created.items() if k != "client_secret"}]
+    assert all("client_secret" not in c and "secret_hash" not in c for c in listed)
+
+
+def test_a_public_client_has_no_secret_and_cannot_use_client_credentials(admin: Admin) -> None:
+    created = create_client(
+        admin, "--name", "SPA", "--public", "--redirect-uri", "http://127.0.0.1:5173/cb"
+    )
+    assert "client_secret" not in created
+    assert created["token_endpoint_auth_method"] == "none"
+
+    refused = admin(
+        "clients", "create", "--name", "Job", "--public", "--grant-type", "client_credentials"
+    )
+    assert refused.code == 2
+    assert "client_credentials" in refused.err
+    rotate = admin("clients", "rotate-secret", created["client_id"])
+    assert rotate.code == 2 and "No such confidential client" in rotate.err
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "http://wiki.example/callback",  # plain http off loopback
+        "https://wiki.example/callback#frag",  # a fragment
+        "https://*.example/callback",  # no patterns: it is not a host
+        "javascript:alert(1)",  # not a reversed-domain app scheme
+        "/callback",  # relative
+        "https://wiki.example/call back",
+        "https://user:pass@wiki.example/cb",  # credentials in the URI
+    ],
+)
+def test_clients_create_refuses_a_redirect_uri_that_could_leak_a_code(
+    admin: Admin, uri: str
+) -> None:
+    result = admin("clients", "create", "--name", "Bad", "--redirect-uri", uri)
+    assert result.code == 2
+    assert "redirect_uris" in result.err and result.out == ""
+
+
+def test_native_and_loopback_redirect_uris_are_accepted(admin: Admin) -> None:
+    created = create_client(
+        admin,
+        "--name",
+        "Phone",
+        "--public",
+        "--redirect-uri",
+        "com.example.app:/oauth/callback",
+        "--redirect-uri",
+        "http://localhost:8765/cb",
+    )
+    assert created["redirect_uris"] == [
+        "com.example.app:/oauth/callback",
+        "http://localhost:8765/cb",
+    ]
+
+
+def test_client_credentials_needs_no_redirect_uri_but_a_code_client_does(admin: Admin) -> None:
+    job = create_client(admin, "--name", "Nightly job", "--grant-type", "client_credentials")
+    assert job["grant_types"] == ["client_credentials"] and job["redirect_uris"] == []
+    result = admin("clients", "create", "--name", "No redirect")
+    assert result.code == 2 and "redirect URI" in result.err
+
+
+def test_rotate_secret_replaces_it_at_once_and_delete_removes_the_client(
+    admin: Admin, app_services: wiring.Services
+) -> None:
+    created = create_client(admin, "--name", "CRM", "--redirect-uri", "https://crm.example/cb")
+    client_id, old_secret = created["client_id"], created["client_secret"]
+
+    rotated = admin("clients", "rotate-secret", client_id)
+
+    assert rotated.code == 0, rotated.err
+    new_secret = json.loads(rotated.out)["client_secret"]
+    stored = app_services.store.get_client(client_id)
+    assert stored is not None and stored.secret_rotated_at > 0
+    assert app_services.clients.secret_matches(stored, new_secret)
+    assert not app_services.clients.secret_matches(stored, old_secret)
+
+    assert admin("clients", "delete", client_id).code == 0
+    assert app_services.clients.get(client_id) is None
+    again = admin("clients", "delete", client_id)
+    assert again.code == 2 and "No such client" in again.err
+    listed = admin("clients", "list").out
+    assert client_id not in listed

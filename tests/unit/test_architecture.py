@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
-LAYERS = "Layers: edge | wiring -> services"
+LAYERS = "Layers: edge | wiring -> oauth -> services"
 NO_CIRCLES = "No circles"
 
 
@@ -62,6 +62,7 @@ WRONG_WAY = [
     ("chalicelib.todos.lists", "chalicelib.accounts.users"),  # to-dos never reach into accounts
     ("chalicelib.platform.errors", "chalicelib.crypto.keys"),  # platform is under everything
     ("chalicelib.edge.http", "chalicelib.wiring"),  # the edge is handed services, never builds them
+    ("chalicelib.accounts.users", "chalicelib.oauth.clients"),  # accounts never import the provider
 ]
 
 
