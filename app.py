@@ -28,6 +28,9 @@ from chalicelib.accounts.users import Registration, public_user
 from chalicelib.crypto.tokens import bearer_token
 from chalicelib.edge import http, middleware, openapi, web
 from chalicelib.edge.bodies import BODIES
+from chalicelib.oauth import discovery
+from chalicelib.oauth.messages import HttpRequest, oauth_error
+from chalicelib.oauth.userinfo import presented_token
 from chalicelib.platform import config, errors, mail, observability
 from chalicelib.todos.lists import public_todo
 
@@ -348,8 +351,78 @@ def jwks() -> Response:
 
 @app.route("/.well-known/openid-configuration")
 def openid_configuration() -> Response:
-    tokens = wiring.get().tokens
-    return http.public_json(tokens.discovery(), PUBLIC_MAX_AGE)
+    return http.public_json(discovery.metadata(wiring.get().settings.issuer), PUBLIC_MAX_AGE)
+
+
+@app.route("/.well-known/oauth-authorization-server")
+def oauth_authorization_server() -> Response:
+    return http.public_json(discovery.metadata(wiring.get().settings.issuer), PUBLIC_MAX_AGE)
+
+
+# ------------------------------------------------------------------ OAuth 2.0 / OpenID Connect
+# The provider (chalicelib/oauth/provider.py, on authlib) is built on the first of these.
+
+
+def _oauth_request() -> HttpRequest:
+    request = _request()
+    settings = wiring.get().settings
+    url = settings.issuer + request.path
+    return http.oauth_request(request, url, max_bytes=settings.max_body_bytes)
+
+
+@app.route("/oauth2/authorize", content_types=[http.FORM, http.JSON])
+def oauth_authorize() -> Response:
+    return http.oauth_response(wiring.get().oauth.authorize(_oauth_request()))
+
+
+@app.route("/oauth2/authorize", methods=["POST"], content_types=[http.FORM])
+def oauth_authorize_form() -> Response:
+    """The same request as a form post (OIDC Core 3.1.2.1: GET and POST both)."""
+    return http.oauth_response(wiring.get().oauth.authorize(_oauth_request()))
+
+
+@app.route("/oauth2/requests/{request_id}", authorizer=bearer)
+def oauth_request(request_id: str) -> Response:
+    return http.json_response(wiring.get().oauth.describe(request_id))
+
+
+@app.route("/oauth2/requests/{request_id}", methods=["POST"], authorizer=bearer)
+def oauth_decision(request_id: str) -> Response:
+    decision = _body()["decision"]
+    if decision not in ("allow", "deny"):
+        raise errors.ValidationError.of_field("decision", "invalid", "allow or deny")
+    who = _caller()
+    redirect_to = wiring.get().oauth.decide(
+        request_id, who.user_id, who.session_id, allow=decision == "allow"
+    )
+    return http.json_response({"redirect_to": redirect_to})
+
+
+@app.route("/oauth2/token", methods=["POST"], content_types=[http.FORM])
+def oauth_token() -> Response:
+    try:
+        request = _oauth_request()
+    except errors.ValidationError as error:
+        return http.oauth_response(oauth_error("invalid_request", error.detail))
+    return http.oauth_response(wiring.get().oauth.token(request))
+
+
+@app.route("/oauth2/userinfo", content_types=[http.FORM, http.JSON])
+def oauth_userinfo() -> Response:
+    """Not behind the authorizer: the token may also come in a form body (RFC 6750 2.2),
+    and it is a client's token, which the first-party authorizer refuses."""
+    return _userinfo()
+
+
+@app.route("/oauth2/userinfo", methods=["POST"], content_types=[http.FORM, http.JSON])
+def oauth_userinfo_form() -> Response:
+    return _userinfo()
+
+
+def _userinfo() -> Response:
+    request = _oauth_request()
+    token = presented_token(str(request.headers.get("authorization", "")), request.form)
+    return http.json_response(wiring.get().userinfo.claims(token))
 
 
 @app.route("/health")

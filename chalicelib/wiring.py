@@ -6,9 +6,11 @@ what a request needs, and tests can ``install`` their own).
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import boto3
 
@@ -32,10 +34,15 @@ from chalicelib.crypto.passwords import PasswordHasher, PasswordPolicy
 from chalicelib.crypto.rotation import Rotation, RotationPolicy
 from chalicelib.crypto.tokens import AccessTokens
 from chalicelib.oauth.clients import Clients
+from chalicelib.oauth.tokens import ClientTokens
+from chalicelib.oauth.userinfo import UserInfo
 from chalicelib.platform.config import Settings
 from chalicelib.platform.mail import LocalOutbox, Mailer, SesMailer, SqsMailer
 from chalicelib.store.table import CLIENT_CONFIG, Store, connect
 from chalicelib.store.todos import TodoStore
+
+if TYPE_CHECKING:
+    from chalicelib.oauth.provider import Provider
 from chalicelib.todos.lists import Todos
 
 
@@ -199,6 +206,30 @@ class Services:
             passkeys=passkeys,
             clients=Clients(table, clock),
         )
+
+    @functools.cached_property
+    def oauth(self) -> Provider:
+        """The OpenID Provider, built on the first OAuth request: it imports authlib,
+        which no other route (and no authorizer call) pays for."""
+        from chalicelib.oauth.provider import Provider  # noqa: PLC0415 - lazy: cold start
+
+        return Provider(
+            self.store,
+            clients=self.clients,
+            accounts=self.accounts,
+            sessions=self.sessions,
+            tokens=self.client_tokens,
+            clock=time.time,
+        )
+
+    @functools.cached_property
+    def client_tokens(self) -> ClientTokens:
+        """OAuth clients' tokens (userinfo verifies with these alone, without authlib)."""
+        return ClientTokens(self.tokens, time.time)
+
+    @functools.cached_property
+    def userinfo(self) -> UserInfo:
+        return UserInfo(self.store, self.client_tokens, time.time)
 
     def health(self) -> dict[str, str]:
         """Each dependency's state: ``ok`` or ``unavailable``."""

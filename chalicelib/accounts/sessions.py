@@ -53,6 +53,19 @@ class Lifetimes:
 
 
 @dataclass(frozen=True)
+class ClientGrant:
+    """What an OAuth code exchange opens a session for: the user, the client, the granted
+    scope, when the user signed in, and the session id the code named in advance."""
+
+    user_id: str
+    username: str
+    client_id: str
+    scope: str
+    auth_time: int
+    session_id: str
+
+
+@dataclass(frozen=True)
 class Device:
     """Where a request came from, as recorded on sessions and events."""
 
@@ -102,21 +115,7 @@ class Sessions:
         could open its session after the change ended every other one.)
         """
         now = int(self._clock())
-        session_id = new_id()
-        refresh = RefreshToken.new(user.id, session_id)
-        absolute = now + self._lifetimes.absolute
-        session = SessionRecord(
-            id=session_id,
-            user_id=user.id,
-            username=user.username,
-            refresh_hash=refresh.digest,
-            created_at=now,
-            last_used_at=now,
-            expires_at=min(absolute, now + self._lifetimes.idle),
-            absolute_expires_at=absolute,
-            user_agent=device.user_agent,
-            ip=device.ip,
-        )
+        session, refresh = self._new(user.id, user.username, device, new_id(), now)
         event = device.event(user.id, event_type, "success", now)
         opened = self._store.open_session(
             session,
@@ -131,6 +130,44 @@ class Sessions:
             raise errors.InvalidCredentials()
         return self._token_pair(session, refresh, now)
 
+    def start_for_client(
+        self, grant: ClientGrant, device: Device
+    ) -> tuple[SessionRecord, RefreshToken]:
+        """Open the session of an OAuth client's code exchange (``grant``), as one
+        transaction like a login's (the user must still exist and not be disabled), with
+        an ``app_sign_in`` event. The same item as a first-party session, so the
+        authorizer's check, logout, a password change, a reset and deletion end it alike.
+        ``InvalidToken`` if the user is gone or disabled."""
+        now = int(self._clock())
+        session, refresh = self._new(grant.user_id, grant.username, device, grant.session_id, now)
+        session = replace(
+            session, client_id=grant.client_id, scope=grant.scope, auth_time=grant.auth_time
+        )
+        event = device.event(grant.user_id, "app_sign_in", "success", now)
+        opened = self._store.open_session(session, event=event, clear=[], factor=NO_SECOND_FACTOR)
+        if not opened:
+            raise errors.InvalidToken("The account cannot sign in.")
+        return session, refresh
+
+    def _new(
+        self, user_id: str, username: str, device: Device, session_id: str, now: int
+    ) -> tuple[SessionRecord, RefreshToken]:
+        refresh = RefreshToken.new(user_id, session_id)
+        absolute = now + self._lifetimes.absolute
+        session = SessionRecord(
+            id=session_id,
+            user_id=user_id,
+            username=username,
+            refresh_hash=refresh.digest,
+            created_at=now,
+            last_used_at=now,
+            expires_at=min(absolute, now + self._lifetimes.idle),
+            absolute_expires_at=absolute,
+            user_agent=device.user_agent,
+            ip=device.ip,
+        )
+        return session, refresh
+
     def refresh(self, presented: str, device: Device) -> dict[str, Any]:
         """Spend ``presented`` and return the session's next ``TokenPair``.
 
@@ -140,7 +177,8 @@ class Sessions:
         token = RefreshToken.parse(presented)
         now = int(self._clock())
         session = self._store.get_session(token.user_id, token.session_id)
-        if session is None or session.expires_at <= now:
+        if session is None or session.expires_at <= now or session.client_id:
+            # An OAuth client's refresh token is for the token endpoint, with its client.
             raise errors.InvalidToken("The refresh token is invalid or expired.")
         if not hmac.compare_digest(session.refresh_hash, token.digest):
             self._refuse_spent(token, device)
@@ -214,7 +252,9 @@ class Sessions:
     def list(self, user_id: str, current_session_id: str) -> list[dict[str, Any]]:
         """The user's live sessions, newest first, with the caller's marked ``current``."""
         now = int(self._clock())
-        live = [s for s in self._store.list_sessions(user_id) if s.expires_at > now]
+        # OAuth clients' sessions are the user's connected apps, listed apart.
+        sessions = self._store.list_sessions(user_id)
+        live = [s for s in sessions if s.expires_at > now and not s.client_id]
         live.sort(key=lambda s: s.created_at, reverse=True)
         return [
             {

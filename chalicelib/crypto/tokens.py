@@ -97,20 +97,10 @@ class AccessTokens:
         headers = {"kid": signer.kid, "typ": ACCESS_TOKEN_TYPE}
         return jwt.encode(claims, signer.private_key, algorithm=ALGORITHM, headers=headers)
 
-    def discovery(self) -> dict[str, Any]:
-        """The OpenID discovery document's token-verification part (Gatehouse is not an
-        OAuth authorization server yet, so it lists no authorization or token
-        endpoints). Every URL is the issuer's: never built from a request header."""
-        return {
-            "issuer": self.issuer,
-            "jwks_uri": f"{self.issuer}/.well-known/jwks.json",
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": [ALGORITHM],
-            "claims_supported": _REQUIRED_CLAIMS,
-        }
-
-    def verify(self, token: str) -> AccessClaims:
-        """Return the claims of a valid token, or raise ``InvalidToken``; never anything else."""
+    def decode(self, token: str, audience: str, required: list[str]) -> dict[str, Any]:
+        """The claims of an ``at+jwt`` this issuer signed for ``audience`` with every
+        ``required`` claim, or ``InvalidToken``: the one verification of every kind of
+        access token (first-party here, OAuth clients' in oauth/tokens.py)."""
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise errors.InvalidToken()
         try:
@@ -122,13 +112,18 @@ class AccessTokens:
                 token,
                 key,
                 algorithms=[ALGORITHM],
-                audience=self.audience,
+                audience=audience,
                 issuer=self.issuer,
                 leeway=LEEWAY_SECONDS,
-                options={"require": _REQUIRED_CLAIMS},
+                options={"require": required},
             )
         except jwt.PyJWTError:
             raise errors.InvalidToken() from None
+        return claims
+
+    def verify(self, token: str) -> AccessClaims:
+        """Return the claims of a valid token, or raise ``InvalidToken``; never anything else."""
+        claims = self.decode(token, self.audience, _REQUIRED_CLAIMS)
         if not all(isinstance(claims[c], str) for c in ("sub", "username", "sid", "jti")):
             raise errors.InvalidToken()
         return AccessClaims(

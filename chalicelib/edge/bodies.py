@@ -66,6 +66,7 @@ PASSKEY_LOGIN_FIELDS = (
     Field("credential", kind=dict, shape=ASSERTION),
     Field("refresh_cookie", kind=bool, required=False),
 )
+DECISION_FIELDS = (Field("decision", max_length=16),)
 #: The body each route reads, by (method, route).
 BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/register"): Body(REGISTER_FIELDS),
@@ -88,4 +89,5 @@ BODIES: dict[tuple[str, str], Body] = {
     ("PATCH", "/me/passkeys/{passkey_id}"): Body(PASSKEY_NAME_FIELDS),
     ("POST", "/passkeys/options"): Body(PASSKEY_OPTIONS_FIELDS, optional=True),
     ("POST", "/passkeys/login"): Body(PASSKEY_LOGIN_FIELDS),
+    ("POST", "/oauth2/requests/{request_id}"): Body(DECISION_FIELDS),
 }

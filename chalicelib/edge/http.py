@@ -11,10 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
+from urllib.parse import parse_qs
 
 from chalice.app import Request, Response
 
 from chalicelib.accounts.sessions import Device
+from chalicelib.oauth.messages import HttpAnswer, HttpRequest
 from chalicelib.platform import errors
 from chalicelib.platform.shapes import Shape
 
@@ -173,6 +175,53 @@ def device(request: Request) -> Device:
         user_agent=str(request.headers.get("user-agent", ""))[:256],
         ip=str(identity.get("sourceIp") or ""),
     )
+
+
+FORM = "application/x-www-form-urlencoded"
+#: Most fields a form body may hold (an OAuth request has about ten).
+MAX_FORM_FIELDS = 50
+
+
+def form_values(request: Request, *, max_bytes: int) -> dict[str, list[str]]:
+    """A form body's fields, every value of a repeated name kept; ``{}`` when the body
+    is not a form (a GET). Too large, not UTF-8 or too many fields: ``ValidationError``."""
+    content_type = str(request.headers.get("content-type", "")).split(";")[0].strip().lower()
+    if content_type != FORM:
+        return {}
+    raw = request.raw_body
+    data = raw if isinstance(raw, bytes) else raw.encode("utf-8")
+    if len(data) > max_bytes:
+        raise errors.ValidationError(f"The body is larger than {max_bytes} bytes.")
+    try:
+        return parse_qs(
+            data.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS
+        )
+    except ValueError:  # UnicodeDecodeError included
+        raise errors.ValidationError("The form body is malformed.") from None
+
+
+def query_values(request: Request) -> dict[str, list[str]]:
+    """The query string's parameters, every value of a repeated name kept."""
+    params = request.query_params
+    return {name: list(params.getlist(name)) for name in params} if params else {}
+
+
+def oauth_request(request: Request, url: str, *, max_bytes: int) -> HttpRequest:
+    """The OAuth provider's view of ``request``; ``url`` is the route's URL under the
+    issuer (configuration), never one made from the ``Host`` header."""
+    return HttpRequest(
+        method=request.method,
+        url=url,
+        headers=request.headers,
+        query=query_values(request),
+        form=form_values(request, max_bytes=max_bytes),
+        device=device(request),
+    )
+
+
+def oauth_response(answer: HttpAnswer) -> Response:
+    headers: dict[str, str | list[str]] = dict(answer.headers)
+    return Response(body=answer.body, status_code=answer.status, headers=headers)
 
 
 def stage_prefix(request: Request) -> str:

@@ -11,12 +11,12 @@ the tests instead of silently vanishing from the document.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chalice.app import Chalice, RouteEntry
 
-from chalicelib.edge.http import JSON, PROBLEM_JSON, Body, Field
+from chalicelib.edge.http import FORM, JSON, PROBLEM_JSON, Body, Field
 from chalicelib.platform.shapes import Schema
 
 #: Views that ``middleware.answer_other_methods`` registers: 405 answers, not operations.
@@ -108,8 +108,68 @@ SCHEMAS: dict[str, Schema] = {
     },
     "Discovery": {
         "type": "object",
-        "properties": {"issuer": _STR, "jwks_uri": _STR},
-        "required": ["issuer", "jwks_uri"],
+        "description": "OpenID Provider metadata (OIDC Discovery 3, RFC 8414); every URL"
+        " is under the issuer.",
+        "properties": {
+            "issuer": _STR,
+            "authorization_endpoint": _STR,
+            "token_endpoint": _STR,
+            "userinfo_endpoint": _STR,
+            "jwks_uri": _STR,
+            "scopes_supported": {"type": "array", "items": _STR},
+            "response_types_supported": {"type": "array", "items": _STR},
+            "grant_types_supported": {"type": "array", "items": _STR},
+            "code_challenge_methods_supported": {"type": "array", "items": _STR},
+            "token_endpoint_auth_methods_supported": {"type": "array", "items": _STR},
+            "authorization_response_iss_parameter_supported": _BOOL,
+        },
+        "required": [
+            "issuer",
+            "authorization_endpoint",
+            "token_endpoint",
+            "userinfo_endpoint",
+            "jwks_uri",
+        ],
+    },
+    "AuthorizationRequest": _object(
+        {
+            "client": _object({"client_id": _STR, "name": _STR}),
+            "scopes": {"type": "array", "items": _STR},
+            "redirect_uri": _STR,
+        }
+    ),
+    "RedirectTo": _object({"redirect_to": {**_STR, "description": "Where to send the browser."}}),
+    "OAuthTokens": {
+        "type": "object",
+        "description": "RFC 6749 5.1; `id_token` with the openid scope, `refresh_token`"
+        " with offline_access.",
+        "properties": {
+            "access_token": _STR,
+            "token_type": {"const": "Bearer"},
+            "expires_in": _INT,
+            "scope": _STR,
+            "id_token": _STR,
+            "refresh_token": _STR,
+        },
+        "required": ["access_token", "token_type", "expires_in", "scope"],
+    },
+    "OAuthError": {
+        "type": "object",
+        "description": "RFC 6749 5.2 (the token endpoint answers these, not problems).",
+        "properties": {"error": _STR, "error_description": _STR},
+        "required": ["error"],
+    },
+    "UserInfo": {
+        "type": "object",
+        "description": "OIDC Core 5.3: `sub`, and the claims of the granted scopes.",
+        "properties": {
+            "sub": _STR,
+            "email": _STR,
+            "email_verified": _BOOL,
+            "preferred_username": _STR,
+            "name": _STR,
+        },
+        "required": ["sub"],
     },
     "Health": _object(
         {
@@ -227,11 +287,42 @@ class Operation:
     query: Mapping[str, Schema] = field(default_factory=dict)
     #: Answers that are not problem documents, other than the success one (by status).
     other: Mapping[int, Schema] = field(default_factory=dict)
+    #: The fields of a form body (``application/x-www-form-urlencoded``), all strings.
+    form: tuple[str, ...] = ()
 
 
 _STORE = ("Unavailable",)
 _THROTTLED = ("TooManyAttempts", "Unavailable")
 _TEXT_ANSWER: Mapping[str, Schema] = {"text/html": _STR, "text/css": _STR, "text/javascript": _STR}
+
+_AUTHORIZE_PARAMETERS = (
+    *("response_type", "client_id", "redirect_uri", "scope", "state", "nonce"),
+    *("code_challenge", "code_challenge_method", "prompt", "max_age", "id_token_hint"),
+)
+_TOKEN_PARAMETERS = (
+    *("grant_type", "code", "redirect_uri", "code_verifier"),
+    *("client_id", "client_secret", "refresh_token", "scope"),
+)
+_AUTHORIZE = Operation(
+    "Start a sign-in (RFC 6749 4.1.1, OIDC Core 3.1.2.1): 302 to the web page with a"
+    " request_id, or back to the client with an error",
+    302,
+    None,
+    (),
+    query={name: _STR for name in _AUTHORIZE_PARAMETERS},
+    other={
+        400: {
+            "description": "An unknown client or redirect URI: a page, never a redirect.",
+            "content": {"text/html": {"schema": _STR}},
+        }
+    },
+)
+_USERINFO = Operation(
+    "The claims of a client's access token (OIDC Core 5.3)",
+    200,
+    "UserInfo",
+    ("InvalidToken", *_STORE),
+)
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/register"): Operation(
@@ -329,8 +420,46 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("GET", "/.well-known/jwks.json"): Operation("Keys that verify access tokens", 200, "JwkSet"),
     ("GET", "/.well-known/openid-configuration"): Operation(
-        "OpenID discovery (token verification)", 200, "Discovery"
+        "OpenID Provider metadata", 200, "Discovery"
     ),
+    ("GET", "/.well-known/oauth-authorization-server"): Operation(
+        "OAuth authorization server metadata (RFC 8414)", 200, "Discovery"
+    ),
+    ("GET", "/oauth2/authorize"): _AUTHORIZE,
+    ("POST", "/oauth2/authorize"): replace(_AUTHORIZE, form=_AUTHORIZE_PARAMETERS),
+    ("GET", "/oauth2/requests/{request_id}"): Operation(
+        "The authorization request the web page asks the user about",
+        200,
+        "AuthorizationRequest",
+        ("NotFound", *_STORE),
+    ),
+    ("POST", "/oauth2/requests/{request_id}"): Operation(
+        "The user's decision: allow or deny (the request is spent)",
+        200,
+        "RedirectTo",
+        ("NotFound", *_STORE),
+    ),
+    ("POST", "/oauth2/token"): Operation(
+        "Exchange a code (PKCE S256) for tokens; the client authenticates by Basic, by"
+        " form fields, or (public clients) by client_id alone",
+        200,
+        "OAuthTokens",
+        (),
+        other={
+            400: {
+                "description": "An RFC 6749 error.",
+                "content": {JSON: {"schema": _ref("OAuthError")}},
+            },
+            401: {
+                "description": "`invalid_client`.",
+                "headers": {"WWW-Authenticate": {"schema": _STR}},
+                "content": {JSON: {"schema": _ref("OAuthError")}},
+            },
+        },
+        form=_TOKEN_PARAMETERS,
+    ),
+    ("GET", "/oauth2/userinfo"): _USERINFO,
+    ("POST", "/oauth2/userinfo"): replace(_USERINFO, form=("access_token",)),
     ("GET", "/health"): Operation(
         "Health of the dependencies",
         200,
@@ -397,7 +526,7 @@ def document(app: Chalice, bodies: Mapping[tuple[str, str], Body]) -> dict[str, 
 
 def _operation(entry: RouteEntry, operation: Operation, body: Body | None) -> dict[str, Any]:
     problems = list(operation.problems)
-    if body is not None or operation.query or entry.view_args:
+    if body is not None or operation.query or entry.view_args or operation.form:
         problems.insert(0, "Invalid")
     if entry.authorizer is not None:
         problems = ["InvalidToken", *problems, "Unavailable"]
@@ -422,6 +551,10 @@ def _operation(entry: RouteEntry, operation: Operation, body: Body | None) -> di
     ]
     if parameters:
         result["parameters"] = parameters
+    if operation.form:
+        fields = {name: _STR for name in operation.form}
+        schema = {"type": "object", "properties": fields}
+        result["requestBody"] = {"required": False, "content": {FORM: {"schema": schema}}}
     if body is not None:
         result["requestBody"] = {
             "required": not body.optional,

@@ -16,6 +16,8 @@ One table, ``pk`` / ``sk`` string keys, TTL on ``expires_at``:
 | count     | ``USER#<id>``      | ``PASSKEYCOUNT``      | how many passkeys the user holds     |
 | challenge | ``CHALLENGE#<hash>`` | ``CHALLENGE``       | a WebAuthn challenge, single use; TTL |
 | client    | ``CLIENTS``        | ``CLIENT#<id>``       | an OAuth client (clients.py)         |
+| request   | ``OAUTHREQ#<hash>`` | ``OAUTHREQ``         | a pending authorization request; TTL |
+| code      | ``OAUTHCODE#<hash>`` | ``OAUTHCODE``       | an authorization code, single use; TTL |
 
 Everything a user owns shares the user's partition, so one Query finds it all.
 Records are flat dataclasses of ``str``, ``str | None``, ``int`` and ``bool`` fields, and
@@ -85,6 +87,12 @@ class SessionRecord:
     absolute_expires_at: int
     user_agent: str
     ip: str
+    #: An OAuth client's session (opened by a code exchange): the client and the granted
+    #: scope; empty for a first-party session.
+    client_id: str = ""
+    scope: str = ""
+    #: When the user last proved who they are (OIDC ``auth_time``); 0: at ``created_at``.
+    auth_time: int = 0
 
 
 @dataclass(frozen=True)
@@ -166,6 +174,46 @@ class ClientRecord:
 
 
 @dataclass(frozen=True)
+class AuthorizationRequest:
+    """A validated authorization request waiting for the user's decision (see
+    oauth/provider.py), stored under the SHA-256 of its ``request_id``. ``prompt`` and
+    ``max_age`` (-1: none) are kept for the sign-in page; the rest binds the code."""
+
+    client_id: str
+    redirect_uri: str
+    scope: str
+    state: str
+    nonce: str
+    code_challenge: str
+    prompt: str
+    max_age: int
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class AuthorizationCode:
+    """An authorization code (stored under its SHA-256): what it was issued for, the
+    session id its exchange opens (so a second use can end that session), and the user
+    claims the ID token carries, read when the user decided. ``spent_at`` is 0 until the
+    one exchange that wins."""
+
+    client_id: str
+    redirect_uri: str
+    scope: str
+    nonce: str
+    code_challenge: str
+    user_id: str
+    username: str
+    email: str
+    email_verified: bool
+    display_name: str
+    auth_time: int
+    session_id: str
+    expires_at: int
+    spent_at: int = 0
+
+
+@dataclass(frozen=True)
 class CounterChange:
     """One change to a throttle counter (``throttle_key``): add ``step`` (1 claims an
     attempt, -1 gives it back, 0 only looks) if the count is below ``below`` (None: no
@@ -220,6 +268,14 @@ def passkey_count_key(user_id: str) -> Key:
 
 def challenge_key(challenge_hash: str) -> Key:
     return {"pk": {"S": f"CHALLENGE#{challenge_hash}"}, "sk": {"S": "CHALLENGE"}}
+
+
+def authorization_request_key(request_hash: str) -> Key:
+    return {"pk": {"S": f"OAUTHREQ#{request_hash}"}, "sk": {"S": "OAUTHREQ"}}
+
+
+def authorization_code_key(code_hash: str) -> Key:
+    return {"pk": {"S": f"OAUTHCODE#{code_hash}"}, "sk": {"S": "OAUTHCODE"}}
 
 
 #: The one partition of the client records: the operator lists them with one Query.

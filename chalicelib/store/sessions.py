@@ -10,13 +10,14 @@ from typing import Any
 
 from chalicelib.platform import errors
 from chalicelib.store import items
-from chalicelib.store.dynamo import Table, conditional
+from chalicelib.store.dynamo import Table, aws_call, conditional
 from chalicelib.store.items import (
     ActivityEvent,
     CounterChange,
     PasskeyUse,
     SecondFactor,
     SessionRecord,
+    UserRecord,
 )
 from chalicelib.store.passkeys import use_action
 from chalicelib.store.security import counter_action
@@ -105,6 +106,22 @@ class SessionRecords(Table):
     def get_session(self, user_id: str, session_id: str) -> SessionRecord | None:
         item = self._get(items.session_key(user_id, session_id))
         return items.decode(SessionRecord, item) if item else None
+
+    def get_session_and_user(
+        self, user_id: str, session_id: str
+    ) -> tuple[SessionRecord | None, UserRecord | None]:
+        """The session and its user in one round trip (TransactGetItems: consistent, and
+        authorized item by item as two GetItems), for userinfo."""
+        keys = (items.session_key(user_id, session_id), items.user_key(user_id))
+        with aws_call():
+            answer = self._client.transact_get_items(
+                TransactItems=[{"Get": {"TableName": self.table_name, "Key": k}} for k in keys]
+            )
+        session_item, user_item = (r.get("Item") for r in answer["Responses"])
+        return (
+            items.decode(SessionRecord, session_item) if session_item else None,
+            items.decode(UserRecord, user_item) if user_item else None,
+        )
 
     def rotate_session(self, session: SessionRecord, *, spent_hash: str, now: int) -> bool:
         """Replace the session's refresh hash if ``spent_hash`` is still the live one.

@@ -1,8 +1,8 @@
 """The one DynamoDB table, as one object: users (this module), sessions
-(sessions.py), security records (security.py), passkeys (passkeys.py) and OAuth
-clients (clients.py), on the shared plumbing of dynamo.py. Guards are written with the user in one
-transaction under ``attribute_not_exists``, so uniqueness holds under any concurrency
-with no read-then-write.
+(sessions.py), security records (security.py), passkeys (passkeys.py), OAuth clients
+(clients.py) and OAuth grants (grants.py), on the shared plumbing of dynamo.py. Guards
+are written with the user in one transaction under ``attribute_not_exists``, so
+uniqueness holds under any concurrency with no read-then-write.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from chalicelib.store.dynamo import (  # connect, create_table, CLIENT_CONFIG: r
     connect,
     create_table,
 )
+from chalicelib.store.grants import GrantRecords
 from chalicelib.store.items import ActivityEvent, UserRecord
 from chalicelib.store.passkeys import PasskeyRecords
 from chalicelib.store.security import SecurityRecords
@@ -29,7 +30,7 @@ from chalicelib.store.sessions import SessionRecords
 __all__ = ["CLIENT_CONFIG", "Store", "connect", "create_table"]
 
 
-class Store(SessionRecords, SecurityRecords, PasskeyRecords, ClientRecords):
+class Store(SessionRecords, SecurityRecords, PasskeyRecords, ClientRecords, GrantRecords):
     """Typed access to the table; returns records, raises domain errors."""
 
     def create_user(self, user: UserRecord) -> None:

@@ -9,6 +9,7 @@ import pytest
 from chalice.app import Chalice, Response
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
+from app import app
 from chalicelib.edge import openapi
 from chalicelib.edge.http import Body, Field
 from tests.conftest import Api
@@ -63,7 +64,7 @@ def test_body_schemas_are_the_bodies_the_routes_check(document: dict[str, Any]) 
         (m.upper(), p)
         for p, ops in document["paths"].items()
         for m, op in ops.items()
-        if "requestBody" in op
+        if "application/json" in op.get("requestBody", {}).get("content", {})
     }
     assert with_body == set(BODIES)
     for (method, path), body in BODIES.items():
@@ -122,3 +123,30 @@ def test_a_body_for_a_route_that_is_gone_is_refused() -> None:
     stale = {("POST", "/gone"): Body((Field("x"),))}
     with pytest.raises(ValueError, match="documented but not served"):
         openapi.document(app, stale)
+
+
+def test_form_bodies_are_documented_on_exactly_the_routes_that_take_forms(
+    document: dict[str, Any],
+) -> None:
+    form = "application/x-www-form-urlencoded"
+    documented = {
+        (m.upper(), p)
+        for p, ops in document["paths"].items()
+        for m, op in ops.items()
+        if form in op.get("requestBody", {}).get("content", {})
+    }
+    served = {
+        (method, path)
+        for path, entries in app.routes.items()
+        for method, entry in entries.items()
+        if form in entry.content_types and method == "POST"
+    }
+    assert (
+        documented
+        == served
+        == {
+            ("POST", "/oauth2/authorize"),
+            ("POST", "/oauth2/token"),
+            ("POST", "/oauth2/userinfo"),
+        }
+    )

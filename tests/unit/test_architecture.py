@@ -94,3 +94,22 @@ def test_a_new_package_must_be_given_a_layer(project: Path) -> None:
     result = lint(project)
     assert result.returncode == 1
     assert "chalicelib.reports" in result.stdout
+
+
+def test_importing_the_app_loads_no_heavy_library() -> None:
+    """The authorizer and the first-party routes run in containers that import app.py:
+    authlib (the OAuth provider), fido2 (passkeys) and joserfc load only on the routes
+    that need them (wiring.Services.oauth, accounts/passkeys.py)."""
+    script = (
+        "import sys; import app; "
+        "print(sorted(m for m in ('authlib', 'fido2', 'joserfc') if m in sys.modules))"
+    )
+    result = subprocess.run(  # noqa: S603 - our own interpreter, a fixed script
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "GATEHOUSE_STAGE": "local"},
+    )
+    assert result.stdout.strip() == "[]"

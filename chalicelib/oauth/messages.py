@@ -1,0 +1,44 @@
+"""An OAuth request and its answer as plain values, between the edge and the provider.
+
+The edge builds ``HttpRequest`` from the Chalice request (with the issuer's URL of the
+route, never one built from the ``Host`` header) and turns ``HttpAnswer`` back into a
+response; the provider never sees Chalice. No authlib here: the edge imports this
+module at cold start.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from chalicelib.accounts.sessions import Device
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """``headers`` is case-insensitive as the edge hands it over (authlib reads
+    ``Authorization``); ``query`` and ``form`` keep every value of a repeated name."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    query: Mapping[str, Sequence[str]]
+    form: Mapping[str, Sequence[str]]
+    device: Device
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """What the route sends back: a status, headers and a text body."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+
+
+def oauth_error(error: str, description: str, status: int = 400) -> HttpAnswer:
+    """An RFC 6749 5.2 error answer (the token endpoint's errors are not problems)."""
+    body = json.dumps({"error": error, "error_description": description})
+    headers = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+    return HttpAnswer(status, headers, body)

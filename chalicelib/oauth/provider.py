@@ -1,0 +1,464 @@
+"""The OpenID Provider's protocol, on authlib's server side (RFC 6749, 7636, OIDC Core).
+
+authlib validates what peers got wrong for years: the client and its exact redirect URI,
+``response_type``, scopes, repeated parameters, ``prompt``, client authentication at
+the token endpoint (``client_secret_basic``, ``client_secret_post``, ``none``), the
+code's binding to its client and redirect URI, and the PKCE verifier. Gatehouse holds
+the records (oauth/clients.py, store/grants.py), the sessions (accounts/sessions.py) and
+the tokens (oauth/tokens.py), and adds what the contract asks beyond authlib's defaults:
+S256 PKCE for every client, ``iss`` on every authorization response (RFC 9207), a code
+that lives 60 seconds and whose reuse ends the session it opened, and a decision made
+by the signed-in user through the web page (``describe`` / ``decide``).
+
+This module imports authlib (about 85 ms); ``wiring.Services.oauth`` imports it on the
+first OAuth request, never on the authorizer's or the first-party routes' path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import secrets
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+from urllib.parse import urlencode
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2 import AuthorizationServer, OAuth2Request
+from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Payload
+from authlib.oauth2.rfc6749 import errors as oauth_errors
+from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import AuthorizationCodeMixin
+from authlib.oidc.core.grants import OpenIDCode
+
+from chalicelib.accounts.sessions import ClientGrant, Device, Sessions
+from chalicelib.accounts.users import Accounts
+from chalicelib.crypto.tokens import new_id
+from chalicelib.oauth.clients import AUTHORIZATION_CODE, REFRESH_TOKEN, Clients
+from chalicelib.oauth.discovery import CLIENT_AUTH_METHODS, SCOPES
+from chalicelib.oauth.messages import HttpAnswer, HttpRequest
+from chalicelib.oauth.tokens import ClientTokens
+from chalicelib.platform import errors
+from chalicelib.store.items import AuthorizationCode, AuthorizationRequest, ClientRecord
+from chalicelib.store.table import Store
+
+#: How long a code may wait for its exchange (the contract: at most 60 seconds).
+CODE_SECONDS = 60
+#: How long an authorization request may wait for the user's decision.
+REQUEST_SECONDS = 600
+BEARER = "Bearer"
+#: Request parameters refused by name (OIDC Core 6: request objects are not supported).
+_UNSUPPORTED = (("request", "request_not_supported"), ("request_uri", "request_uri_not_supported"))
+
+
+def _hash(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+class _Client(ClientMixin):  # type: ignore[misc]
+    """A ``ClientRecord`` as authlib asks about it."""
+
+    def __init__(self, record: ClientRecord, clients: Clients) -> None:
+        self.record = record
+        self._clients = clients
+        self._redirects = record.redirect_uris.split()
+        self._grants = record.grant_types.split()
+
+    def get_client_id(self) -> str:
+        return self.record.id
+
+    def get_default_redirect_uri(self) -> str | None:
+        # Only an unambiguous default: with two registered, the request must name one.
+        return self._redirects[0] if len(self._redirects) == 1 else None
+
+    def get_allowed_scope(self, scope: str) -> str:
+        allowed = [s for s in (scope or "").split() if s in SCOPES]
+        if REFRESH_TOKEN not in self._grants:
+            allowed = [s for s in allowed if s != "offline_access"]
+        return " ".join(dict.fromkeys(allowed))
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return redirect_uri in self._redirects  # exact, character for character
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return self._clients.secret_matches(self.record, client_secret)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if self.record.public:
+            return method == "none"
+        return method in ("client_secret_basic", "client_secret_post")
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code" and AUTHORIZATION_CODE in self._grants
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self._grants
+
+
+class _Payload(OAuth2Payload):  # type: ignore[misc]
+    def __init__(self, values: Mapping[str, Sequence[str]]) -> None:
+        self._datalist: defaultdict[str, list[str]] = defaultdict(list)
+        for name, found in values.items():
+            self._datalist[name].extend(found)
+        self._data = {name: found[0] for name, found in self._datalist.items() if found}
+
+    @property
+    def data(self) -> dict[str, str]:
+        return self._data
+
+    @property
+    def datalist(self) -> defaultdict[str, list[str]]:
+        return self._datalist
+
+
+class _Request(OAuth2Request):  # type: ignore[misc]
+    def __init__(self, http: HttpRequest) -> None:
+        super().__init__(http.method, http.url, headers=http.headers)
+        self.http = http
+        self.payload = _Payload({**http.query, **http.form})
+        self._form = {name: found[0] for name, found in http.form.items() if found}
+        self._args = {name: found[0] for name, found in http.query.items() if found}
+
+    @property
+    def args(self) -> dict[str, str]:
+        return self._args
+
+    @property
+    def form(self) -> dict[str, str]:
+        return self._form
+
+
+class _Code(AuthorizationCodeMixin):  # type: ignore[misc]
+    """A claimed ``AuthorizationCode`` as authlib's grant reads it."""
+
+    def __init__(self, record: AuthorizationCode) -> None:
+        self.record = record
+        self.code_challenge = record.code_challenge
+        self.code_challenge_method = "S256"
+
+    def get_redirect_uri(self) -> str:
+        return self.record.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.record.scope
+
+    def get_nonce(self) -> str | None:
+        return self.record.nonce or None
+
+    def get_auth_time(self) -> int:
+        return self.record.auth_time
+
+    def get_acr(self) -> None:
+        return None
+
+    def get_amr(self) -> None:
+        return None
+
+
+class _S256Only(CodeChallenge):  # type: ignore[misc]
+    """PKCE with S256 for every client (RFC 9700 2.1.1): a missing challenge or
+    ``plain`` is ``invalid_request`` at the authorization endpoint."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD: ClassVar[list[str]] = ["S256"]
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        if not data.get("code_challenge"):
+            raise oauth_errors.InvalidRequestError("'code_challenge' (PKCE, S256) is required.")
+        if data.get("code_challenge_method") != "S256":
+            raise oauth_errors.InvalidRequestError("'code_challenge_method' must be S256.")
+        super().validate_code_challenge(grant, redirect_uri)
+
+
+class _Server(AuthorizationServer):  # type: ignore[misc]
+    """authlib's server, reading clients and answering through the ``Provider``."""
+
+    def __init__(self, provider: Provider, scopes_supported: list[str]) -> None:
+        super().__init__(scopes_supported=scopes_supported)
+        self.provider = provider
+
+    def query_client(self, client_id: str) -> _Client | None:
+        clients = self.provider.clients
+        record = clients.get(client_id)
+        return _Client(record, clients) if record else None
+
+    def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
+        """Nothing to save: the session item holds the token's state."""
+
+    def create_oauth2_request(self, request: OAuth2Request) -> OAuth2Request:
+        return request
+
+    def handle_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> Any:
+        return _answer(status, body, headers)
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        """No signals: events and metrics are recorded by the provider."""
+
+
+class _CodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
+    """The code grant on our records: a code is claimed (spent) when it is read."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = list(CLIENT_AUTH_METHODS)
+
+    @property
+    def provider(self) -> Provider:
+        server: _Server = self.server
+        return server.provider
+
+    def query_authorization_code(self, code: str, client: _Client) -> _Code | None:
+        return self.provider.claim_code(code, client.record)
+
+    def delete_authorization_code(self, authorization_code: _Code) -> None:
+        """Spent when claimed (``query_authorization_code``), not after."""
+
+    def authenticate_user(self, authorization_code: _Code) -> AuthorizationCode:
+        return authorization_code.record
+
+    def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
+        raise NotImplementedError("codes are made by Provider.decide")
+
+    def generate_token(
+        self,
+        user: AuthorizationCode | None = None,
+        scope: str | None = None,
+        grant_type: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        if user is None:
+            raise oauth_errors.InvalidGrantError("There is no user for this code.")
+        request: _Request = self.request
+        return self.provider.code_tokens(user, request.client, request.http.device)
+
+
+class _OpenID(OpenIDCode):  # type: ignore[misc]
+    """OIDC on the code grant; the ID token is signed by ``ClientTokens``."""
+
+    def __init__(self, provider: Provider) -> None:
+        super().__init__(require_nonce=False)
+        self.provider = provider
+
+    def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
+        return False  # a code is single use: its nonce cannot come back
+
+    def encode_id_token(self, token: dict[str, Any], request: OAuth2Request) -> str:
+        code: _Code = request.authorization_code
+        return self.provider.tokens.id_token(code.record, token["access_token"])
+
+
+def _answer(status: int, body: Any, headers: list[tuple[str, str]]) -> HttpAnswer:
+    answer = dict(headers)
+    if isinstance(body, dict):
+        if body.get("error") == "invalid_client":
+            # RFC 6749 5.2: 401 with the scheme a client may authenticate with.
+            status = 401
+            answer.setdefault("WWW-Authenticate", 'Basic realm="gatehouse"')
+        answer["Content-Type"] = "application/json"
+        answer["Cache-Control"] = "no-store"
+        return HttpAnswer(status, answer, json.dumps(body))
+    return HttpAnswer(status, answer, str(body or ""))
+
+
+class Provider:
+    """The authorization server: the authorization endpoint, the user's decision, the
+    token endpoint and userinfo."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clients: Clients,
+        accounts: Accounts,
+        sessions: Sessions,
+        tokens: ClientTokens,
+        clock: Callable[[], float],
+    ) -> None:
+        self._store = store
+        self.clients = clients
+        self._accounts = accounts
+        self._sessions = sessions
+        self.tokens = tokens
+        self._clock = clock
+        self.issuer = tokens.issuer
+        self._server = self._build_server()
+
+    # ------------------------------------------------------------ authlib's server
+
+    def _build_server(self) -> _Server:
+        server = _Server(self, scopes_supported=list(SCOPES))
+        server.register_grant(_CodeGrant, [_S256Only(required=True), _OpenID(self)])
+        return server
+
+    def code_tokens(
+        self, code: AuthorizationCode, client: _Client, device: Device
+    ) -> dict[str, Any]:
+        """Open the code's session and answer its tokens (the ID token is added by
+        authlib's OpenID extension, through ``ClientTokens.id_token``)."""
+        grant = ClientGrant(
+            user_id=code.user_id,
+            username=code.username,
+            client_id=client.record.id,
+            scope=code.scope,
+            auth_time=code.auth_time,
+            session_id=code.session_id,
+        )
+        try:
+            session, refresh = self._sessions.start_for_client(grant, device)
+        except errors.InvalidToken:
+            raise oauth_errors.InvalidGrantError("The account cannot sign in.") from None
+        token: dict[str, Any] = {
+            "access_token": self.tokens.access_token(
+                user_id=session.user_id,
+                client_id=client.record.id,
+                scope=code.scope,
+                session_id=session.id,
+            ),
+            "token_type": BEARER,
+            "expires_in": self.tokens.lifetime,
+            "scope": code.scope,
+        }
+        if "offline_access" in code.scope.split() and client.check_grant_type(REFRESH_TOKEN):
+            token["refresh_token"] = str(refresh)
+        return token
+
+    # ------------------------------------------------------------ the authorization endpoint
+
+    def authorize(self, http: HttpRequest) -> HttpAnswer:
+        """Validate an authorization request and send the browser to the web page with a
+        ``request_id`` (or back to the client with an error, or to an error page when the
+        client or redirect URI cannot be trusted with one)."""
+        request = _Request(http)
+        data = request.payload.data
+        if "openid" in (data.get("scope") or "").split() and not data.get("redirect_uri"):
+            return self._error_page("redirect_uri is required (OpenID Connect Core 3.1.2.1).")
+        try:
+            grant = self._server.get_consent_grant(request, end_user=None)
+        except oauth_errors.OAuth2Error as error:
+            if not error.redirect_uri:
+                return self._error_page(error.get_error_description() or error.error)
+            return self._back_to_client(
+                error.redirect_uri, {"error": error.error, **self._description(error)}, data
+            )
+        redirect_uri = grant.redirect_uri
+        for name, code in _UNSUPPORTED:
+            if name in data:
+                refused = {"error": code, "error_description": f"'{name}' is not supported."}
+                return self._back_to_client(redirect_uri, refused, data)
+        request_id = secrets.token_urlsafe(32)
+        max_age = data.get("max_age", "")
+        pending = AuthorizationRequest(
+            client_id=grant.client.record.id,
+            redirect_uri=redirect_uri,
+            scope=request.scope or "",
+            state=data.get("state", ""),
+            nonce=data.get("nonce", ""),
+            code_challenge=data["code_challenge"],
+            prompt=data.get("prompt", ""),
+            max_age=int(max_age) if max_age.isdecimal() and len(max_age) < 10 else -1,
+            expires_at=int(self._clock()) + REQUEST_SECONDS,
+        )
+        self._store.put_authorization_request(_hash(request_id), pending)
+        page = f"{self.issuer}/?{urlencode({'request_id': request_id})}"
+        return HttpAnswer(302, {"Location": page, "Cache-Control": "no-store"})
+
+    @staticmethod
+    def _description(error: oauth_errors.OAuth2Error) -> dict[str, str]:
+        description = error.get_error_description()
+        return {"error_description": description} if description else {}
+
+    def _back_to_client(
+        self, redirect_uri: str, params: dict[str, str], data: Mapping[str, str]
+    ) -> HttpAnswer:
+        if data.get("state"):
+            params["state"] = data["state"]
+        params["iss"] = self.issuer
+        location = add_params_to_uri(redirect_uri, list(params.items()))
+        return HttpAnswer(302, {"Location": location, "Cache-Control": "no-store"})
+
+    @staticmethod
+    def _error_page(message: str) -> HttpAnswer:
+        body = (
+            "<!doctype html><html lang=en><meta charset=utf-8><title>Sign-in error</title>"
+            f"<h1>This sign-in link cannot be used</h1><p>{html.escape(message)}</p></html>"
+        )
+        headers = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
+        return HttpAnswer(400, headers, body)
+
+    # ------------------------------------------------------------ the user's decision
+
+    def _pending(self, request_id: str) -> AuthorizationRequest:
+        if not request_id or len(request_id) > 100:
+            raise errors.NotFound("No such authorization request.")
+        pending = self._store.get_authorization_request(_hash(request_id), int(self._clock()))
+        if pending is None:
+            raise errors.NotFound("No such authorization request.")
+        return pending
+
+    def describe(self, request_id: str) -> dict[str, Any]:
+        """What the consent screen shows: the client, the scopes, where the browser goes."""
+        pending = self._pending(request_id)
+        client = self.clients.get(pending.client_id)
+        if client is None:
+            raise errors.NotFound("No such authorization request.")
+        return {
+            "client": {"client_id": client.id, "name": client.name},
+            "scopes": pending.scope.split(),
+            "redirect_uri": pending.redirect_uri,
+        }
+
+    def decide(self, request_id: str, user_id: str, session_id: str, allow: bool) -> str:
+        """Spend the request on the user's decision; the URL to send the browser to. Of
+        two decisions on one request, the second is ``NotFound``."""
+        if not request_id or len(request_id) > 100:
+            raise errors.NotFound("No such authorization request.")
+        now = int(self._clock())
+        pending = self._store.take_authorization_request(_hash(request_id), now)
+        if pending is None:
+            raise errors.NotFound("No such authorization request.")
+        data = {"state": pending.state}
+        if not allow:
+            refused = {"error": "access_denied", "error_description": "The user said no."}
+            return self._back_to_client(pending.redirect_uri, refused, data).headers["Location"]
+        user = self._accounts.get(user_id)
+        signed_in = self._store.get_session(user_id, session_id)
+        auth_time = (signed_in.auth_time or signed_in.created_at) if signed_in else now
+        code = secrets.token_urlsafe(32)
+        record = AuthorizationCode(
+            client_id=pending.client_id,
+            redirect_uri=pending.redirect_uri,
+            scope=pending.scope,
+            nonce=pending.nonce,
+            code_challenge=pending.code_challenge,
+            user_id=user.id,
+            username=user.username,
+            email=user.email or "",
+            email_verified=user.email_verified,
+            display_name=user.display_name or "",
+            auth_time=auth_time,
+            session_id=new_id(),
+            expires_at=now + CODE_SECONDS,
+        )
+        self._store.put_authorization_code(_hash(code), record)
+        return self._back_to_client(pending.redirect_uri, {"code": code}, data).headers["Location"]
+
+    # ------------------------------------------------------------ the token endpoint
+
+    def claim_code(self, code: str, client: ClientRecord) -> _Code | None:
+        if not code or len(code) > 100:
+            return None
+        claim = self._store.claim_authorization_code(_hash(code), int(self._clock()))
+        if claim.spent is not None:
+            # A second use: end the session the first one opened (RFC 6749 4.1.2).
+            self._store.delete_session(claim.spent.user_id, claim.spent.session_id)
+            return None
+        if claim.code is None or claim.code.client_id != client.id:
+            return None
+        return _Code(claim.code)
+
+    def token(self, http: HttpRequest) -> HttpAnswer:
+        """The token endpoint: RFC 6749 5.1 answers, 5.2 errors."""
+        answer: HttpAnswer = self._server.create_token_response(_Request(http))
+        return answer
