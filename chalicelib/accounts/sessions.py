@@ -63,6 +63,8 @@ class ClientGrant:
     scope: str
     auth_time: int
     session_id: str
+    #: The code's hash: the session opens only if the code was not presented again.
+    code_hash: str
 
 
 @dataclass(frozen=True)
@@ -174,14 +176,30 @@ class Sessions:
         Two round trips: read the session, then rotate it in one transaction that
         also records the spent hash and checks the user is not disabled.
         """
-        token = RefreshToken.parse(presented)
-        now = int(self._clock())
-        session = self._store.get_session(token.user_id, token.session_id)
-        if session is None or session.expires_at <= now or session.client_id:
+        session, token = self.live_refresh(presented, device)
+        if session.client_id:
             # An OAuth client's refresh token is for the token endpoint, with its client.
+            raise errors.InvalidToken("The refresh token is invalid or expired.")
+        rotated, following = self.rotate(session, token, device)
+        return self._token_pair(rotated, following, int(self._clock()))
+
+    def live_refresh(self, presented: str, device: Device) -> tuple[SessionRecord, RefreshToken]:
+        """The live session whose refresh token ``presented`` is (one GetItem), or
+        ``InvalidToken``; a spent token ends its whole family first (theft)."""
+        token = RefreshToken.parse(presented)
+        session = self._store.get_session(token.user_id, token.session_id)
+        if session is None or session.expires_at <= int(self._clock()):
             raise errors.InvalidToken("The refresh token is invalid or expired.")
         if not hmac.compare_digest(session.refresh_hash, token.digest):
             self._refuse_spent(token, device)
+        return session, token
+
+    def rotate(
+        self, session: SessionRecord, token: RefreshToken, device: Device
+    ) -> tuple[SessionRecord, RefreshToken]:
+        """Spend ``token`` (the live one of ``session``) for the next, in one conditional
+        transaction; a refresh that loses the race is reuse, and ends the family."""
+        now = int(self._clock())
         following = RefreshToken.new(token.user_id, token.session_id)
         rotated = replace(
             session,
@@ -194,7 +212,7 @@ class Sessions:
         if not self._store.rotate_session(rotated, spent_hash=token.digest, now=now):
             # Lost a race with another refresh of the same token: that is reuse too.
             self._refuse_spent(token, device)
-        return self._token_pair(rotated, following, now)
+        return rotated, following
 
     def _refuse_spent(self, token: RefreshToken, device: Device) -> None:
         """A token that is not the session's live one: end the family if it was spent."""

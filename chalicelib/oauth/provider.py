@@ -29,20 +29,25 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import AuthorizationServer, OAuth2Request
 from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Payload
 from authlib.oauth2.rfc6749 import errors as oauth_errors
-from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant
+from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, RefreshTokenGrant
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import AuthorizationCodeMixin
 from authlib.oidc.core.grants import OpenIDCode
 
 from chalicelib.accounts.sessions import ClientGrant, Device, Sessions
 from chalicelib.accounts.users import Accounts
-from chalicelib.crypto.tokens import new_id
+from chalicelib.crypto.tokens import RefreshToken, new_id
 from chalicelib.oauth.clients import AUTHORIZATION_CODE, REFRESH_TOKEN, Clients
 from chalicelib.oauth.discovery import CLIENT_AUTH_METHODS, SCOPES
-from chalicelib.oauth.messages import HttpAnswer, HttpRequest
+from chalicelib.oauth.messages import HttpAnswer, HttpRequest, oauth_error
 from chalicelib.oauth.tokens import ClientTokens
 from chalicelib.platform import errors
-from chalicelib.store.items import AuthorizationCode, AuthorizationRequest, ClientRecord
+from chalicelib.store.items import (
+    AuthorizationCode,
+    AuthorizationRequest,
+    ClientRecord,
+    SessionRecord,
+)
 from chalicelib.store.table import Store
 
 #: How long a code may wait for its exchange (the contract: at most 60 seconds).
@@ -52,6 +57,17 @@ REQUEST_SECONDS = 600
 BEARER = "Bearer"
 #: Request parameters refused by name (OIDC Core 6: request objects are not supported).
 _UNSUPPORTED = (("request", "request_not_supported"), ("request_uri", "request_uri_not_supported"))
+
+
+def _visible(request: _Request) -> bool:
+    """Every parameter name and value is printable ASCII (RFC 6749 Appendix A's VSCHAR
+    and the space). authlib echoes some values into error descriptions and raises on
+    anything else, and no valid request needs more."""
+    return all(
+        text.isascii() and text.isprintable()
+        for name, values in request.payload.datalist.items()
+        for text in (name, *values)
+    )
 
 
 def _hash(value: str) -> str:
@@ -134,8 +150,9 @@ class _Request(OAuth2Request):  # type: ignore[misc]
 class _Code(AuthorizationCodeMixin):  # type: ignore[misc]
     """A claimed ``AuthorizationCode`` as authlib's grant reads it."""
 
-    def __init__(self, record: AuthorizationCode) -> None:
+    def __init__(self, record: AuthorizationCode, code_hash: str) -> None:
         self.record = record
+        self.code_hash = code_hash
         self.code_challenge = record.code_challenge
         self.code_challenge_method = "S256"
 
@@ -214,15 +231,15 @@ class _CodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
     def delete_authorization_code(self, authorization_code: _Code) -> None:
         """Spent when claimed (``query_authorization_code``), not after."""
 
-    def authenticate_user(self, authorization_code: _Code) -> AuthorizationCode:
-        return authorization_code.record
+    def authenticate_user(self, authorization_code: _Code) -> _Code:
+        return authorization_code
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         raise NotImplementedError("codes are made by Provider.decide")
 
     def generate_token(
         self,
-        user: AuthorizationCode | None = None,
+        user: _Code | None = None,
         scope: str | None = None,
         grant_type: str | None = None,
         expires_in: int | None = None,
@@ -232,6 +249,57 @@ class _CodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
             raise oauth_errors.InvalidGrantError("There is no user for this code.")
         request: _Request = self.request
         return self.provider.code_tokens(user, request.client, request.http.device)
+
+
+class _Refresh:
+    """A live OAuth refresh token, as authlib's refresh grant asks about it."""
+
+    def __init__(self, session: SessionRecord, token: RefreshToken) -> None:
+        self.session = session
+        self.token = token
+
+    def check_client(self, client: _Client) -> bool:
+        return self.session.client_id == client.record.id
+
+    def get_scope(self) -> str:
+        return self.session.scope
+
+    def is_expired(self) -> bool:
+        return False  # live_refresh read it live
+
+    def is_revoked(self) -> bool:
+        return False
+
+
+class _RefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
+    """RFC 6749 6 with rotation and reuse detection (accounts/sessions.py): the token is
+    bound to its client, a narrower ``scope`` narrows the new access token only, and a
+    spent token (or the loser of two racing refreshes) ends its whole family."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = list(CLIENT_AUTH_METHODS)
+
+    def authenticate_refresh_token(self, refresh_token: str) -> _Refresh | None:
+        server: _Server = self.server
+        request: _Request = self.request
+        try:
+            session, token = server.provider.sessions.live_refresh(
+                refresh_token, request.http.device
+            )
+        except errors.InvalidToken:
+            return None
+        return _Refresh(session, token)
+
+    def authenticate_user(self, refresh_token: _Refresh) -> SessionRecord:
+        return refresh_token.session
+
+    def issue_token(self, user: SessionRecord, refresh_token: _Refresh) -> dict[str, Any]:
+        server: _Server = self.server
+        request: _Request = self.request
+        scope = request.payload.scope or user.scope
+        return server.provider.refreshed_tokens(refresh_token, scope, request.http.device)
+
+    def revoke_old_credential(self, refresh_token: _Refresh) -> None:
+        """Spent by the rotation in ``issue_token``."""
 
 
 class _OpenID(OpenIDCode):  # type: ignore[misc]
@@ -279,7 +347,7 @@ class Provider:
         self._store = store
         self.clients = clients
         self._accounts = accounts
-        self._sessions = sessions
+        self.sessions = sessions
         self.tokens = tokens
         self._clock = clock
         self.issuer = tokens.issuer
@@ -290,13 +358,13 @@ class Provider:
     def _build_server(self) -> _Server:
         server = _Server(self, scopes_supported=list(SCOPES))
         server.register_grant(_CodeGrant, [_S256Only(required=True), _OpenID(self)])
+        server.register_grant(_RefreshGrant)
         return server
 
-    def code_tokens(
-        self, code: AuthorizationCode, client: _Client, device: Device
-    ) -> dict[str, Any]:
+    def code_tokens(self, claimed: _Code, client: _Client, device: Device) -> dict[str, Any]:
         """Open the code's session and answer its tokens (the ID token is added by
         authlib's OpenID extension, through ``ClientTokens.id_token``)."""
+        code = claimed.record
         grant = ClientGrant(
             user_id=code.user_id,
             username=code.username,
@@ -304,9 +372,10 @@ class Provider:
             scope=code.scope,
             auth_time=code.auth_time,
             session_id=code.session_id,
+            code_hash=claimed.code_hash,
         )
         try:
-            session, refresh = self._sessions.start_for_client(grant, device)
+            session, refresh = self.sessions.start_for_client(grant, device)
         except errors.InvalidToken:
             raise oauth_errors.InvalidGrantError("The account cannot sign in.") from None
         token: dict[str, Any] = {
@@ -324,6 +393,26 @@ class Provider:
             token["refresh_token"] = str(refresh)
         return token
 
+    def refreshed_tokens(self, credential: _Refresh, scope: str, device: Device) -> dict[str, Any]:
+        """Rotate the refresh token and answer the next access token (of ``scope``, at most
+        the granted one) and refresh token."""
+        try:
+            session, following = self.sessions.rotate(credential.session, credential.token, device)
+        except errors.InvalidToken:
+            raise oauth_errors.InvalidGrantError("The refresh token was already used.") from None
+        return {
+            "access_token": self.tokens.access_token(
+                user_id=session.user_id,
+                client_id=session.client_id,
+                scope=scope,
+                session_id=session.id,
+            ),
+            "token_type": BEARER,
+            "expires_in": self.tokens.lifetime,
+            "scope": scope,
+            "refresh_token": str(following),
+        }
+
     # ------------------------------------------------------------ the authorization endpoint
 
     def authorize(self, http: HttpRequest) -> HttpAnswer:
@@ -332,6 +421,8 @@ class Provider:
         client or redirect URI cannot be trusted with one)."""
         request = _Request(http)
         data = request.payload.data
+        if not _visible(request):
+            return self._error_page("The request holds characters OAuth does not allow.")
         if "openid" in (data.get("scope") or "").split() and not data.get("redirect_uri"):
             return self._error_page("redirect_uri is required (OpenID Connect Core 3.1.2.1).")
         try:
@@ -449,16 +540,23 @@ class Provider:
     def claim_code(self, code: str, client: ClientRecord) -> _Code | None:
         if not code or len(code) > 100:
             return None
-        claim = self._store.claim_authorization_code(_hash(code), int(self._clock()))
+        code_hash = _hash(code)
+        claim = self._store.claim_authorization_code(code_hash, int(self._clock()))
         if claim.spent is not None:
-            # A second use: end the session the first one opened (RFC 6749 4.1.2).
+            # A second use: end the session the first one opened (RFC 6749 4.1.2); the
+            # claim marked the code reused first, so a session not yet open never opens.
             self._store.delete_session(claim.spent.user_id, claim.spent.session_id)
             return None
         if claim.code is None or claim.code.client_id != client.id:
             return None
-        return _Code(claim.code)
+        return _Code(claim.code, code_hash)
 
     def token(self, http: HttpRequest) -> HttpAnswer:
         """The token endpoint: RFC 6749 5.1 answers, 5.2 errors."""
-        answer: HttpAnswer = self._server.create_token_response(_Request(http))
+        request = _Request(http)
+        if not _visible(request):
+            return oauth_error(
+                "invalid_request", "The request holds characters OAuth does not allow."
+            )
+        answer: HttpAnswer = self._server.create_token_response(request)
         return answer

@@ -5,11 +5,17 @@ and reaped by TTL. A request is taken (deleted and returned) by the one decision
 wins; a code is claimed by one conditional update, so of any number of concurrent
 exchanges exactly one gets it, and a later one learns which session the winner opened
 (to end it: RFC 6749 4.1.2 asks that a reused code revoke its tokens).
+
+Ending it holds under any interleaving: a later claim first marks the code ``reused``,
+then deletes the winner's session; the winner opens that session only on the condition
+that the code is not ``reused`` (``unreused_code``, in the session's transaction). So
+either the session was there to delete, or it is never written.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -25,6 +31,18 @@ class CodeClaim:
 
     code: AuthorizationCode | None = None
     spent: AuthorizationCode | None = None
+
+
+def unreused_code(table_name: str, code_hash: str) -> dict[str, Any]:
+    """The transaction action that holds only while the code was presented once."""
+    return {
+        "ConditionCheck": {
+            "TableName": table_name,
+            "Key": items.authorization_code_key(code_hash),
+            "ConditionExpression": "reused = :no",
+            "ExpressionAttributeValues": {":no": {"BOOL": False}},
+        }
+    }
 
 
 class GrantRecords(Table):
@@ -86,5 +104,17 @@ class GrantRecords(Table):
         except ClientError as error:
             old: items.Item | None = error.response.get("Item")  # type: ignore[assignment]
             spent = items.decode(AuthorizationCode, old) if old else None
-            return CodeClaim(spent=spent if spent and spent.spent_at else None)
+            if spent is None or not spent.spent_at:
+                return CodeClaim()
+            self._mark_reused(code_hash)
+            return CodeClaim(spent=spent)
         return CodeClaim(code=items.decode(AuthorizationCode, answer["Attributes"]))
+
+    def _mark_reused(self, code_hash: str) -> None:
+        with aws_call():
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=items.authorization_code_key(code_hash),
+                UpdateExpression="SET reused = :yes",
+                ExpressionAttributeValues={":yes": {"BOOL": True}},
+            )

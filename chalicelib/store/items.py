@@ -195,7 +195,7 @@ class AuthorizationCode:
     """An authorization code (stored under its SHA-256): what it was issued for, the
     session id its exchange opens (so a second use can end that session), and the user
     claims the ID token carries, read when the user decided. ``spent_at`` is 0 until the
-    one exchange that wins."""
+    one exchange that wins (grants.py)."""
 
     client_id: str
     redirect_uri: str
@@ -211,6 +211,8 @@ class AuthorizationCode:
     session_id: str
     expires_at: int
     spent_at: int = 0
+    #: Set by a second presentation: the first one's session may no longer open.
+    reused: bool = False
 
 
 @dataclass(frozen=True)

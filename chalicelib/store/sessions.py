@@ -11,6 +11,7 @@ from typing import Any
 from chalicelib.platform import errors
 from chalicelib.store import items
 from chalicelib.store.dynamo import Table, aws_call, conditional
+from chalicelib.store.grants import unreused_code
 from chalicelib.store.items import (
     ActivityEvent,
     CounterChange,
@@ -34,12 +35,14 @@ class SessionRecords(Table):
         passkey: PasskeyUse | None = None,
         password_hash: str | None = None,
         counters: Sequence[CounterChange] = (),
+        code_hash: str | None = None,
     ) -> bool:
         """Write a new session, its login event, the cleared failure counters and the
         ``counters`` changes (the claimed attempt given back) at once,
         if the user still exists, is not disabled, still has ``password_hash`` (if given:
         the hash a password login verified), the second factor (if any) is unspent and
-        the passkey (if any) still has the sign count the sign-in read. False otherwise:
+        the passkey (if any) still has the sign count the sign-in read, and the OAuth code
+        (``code_hash``, if any) has not been presented again meanwhile. False otherwise:
         a racing delete, disable, password change, replayed code or cloned assertion
         loses."""
         actions: list[dict[str, Any]] = [
@@ -51,6 +54,8 @@ class SessionRecords(Table):
         ]
         if passkey is not None:
             actions.append(use_action(self.table_name, passkey))
+        if code_hash is not None:
+            actions.append(unreused_code(self.table_name, code_hash))
         return self._transact(actions) is None
 
     def spend_factor(self, user_id: str, factor: SecondFactor) -> bool:

@@ -448,3 +448,12 @@ def test_discovery_names_the_endpoints_under_the_issuer(api: Api) -> None:
         assert document["token_endpoint"] == f"{issuer}/oauth2/token"
         assert document["code_challenge_methods_supported"] == ["S256"]
         assert document["authorization_response_iss_parameter_supported"] is True
+
+
+def test_characters_oauth_does_not_allow_get_a_page_or_invalid_request(client: Client) -> None:
+    # authlib raises (a 500) on these in an error description: refused before it runs.
+    page = client.authorize(response_type="\u00d1\u00aa\x05")
+    assert page.status_code == 400
+    assert str(header(page, "Content-Type")).startswith("text/html")
+    answer = client.token({"grant_type": "authorization_code", "code": "\u00e9"})
+    oauth_error(answer, 400, "invalid_request")
