@@ -7,7 +7,8 @@ every rule lives in a chalicelib module (see docs/architecture.md).
 from __future__ import annotations
 
 import functools
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import (
     AuthRequest,
@@ -29,10 +30,13 @@ from chalicelib.crypto.tokens import bearer_token
 from chalicelib.edge import http, middleware, openapi, web
 from chalicelib.edge.bodies import BODIES
 from chalicelib.oauth import discovery
-from chalicelib.oauth.messages import HttpRequest, oauth_error
+from chalicelib.oauth.messages import HttpAnswer, HttpRequest, oauth_error
 from chalicelib.oauth.userinfo import presented_token
 from chalicelib.platform import config, errors, mail, observability
 from chalicelib.todos.lists import public_todo
+
+if TYPE_CHECKING:
+    from chalicelib.oauth.provider import Provider
 
 app = Chalice(app_name="gatehouse", configure_logs=False)
 observability.configure(app.log)
@@ -400,11 +404,37 @@ def oauth_decision(request_id: str) -> Response:
 
 @app.route("/oauth2/token", methods=["POST"], content_types=[http.FORM])
 def oauth_token() -> Response:
+    return _oauth_form(lambda provider, request: provider.token(request))
+
+
+@app.route("/oauth2/revoke", methods=["POST"], content_types=[http.FORM])
+def oauth_revoke() -> Response:
+    return _oauth_form(lambda provider, request: provider.revoke(request))
+
+
+@app.route("/oauth2/introspect", methods=["POST"], content_types=[http.FORM])
+def oauth_introspect() -> Response:
+    return _oauth_form(lambda provider, request: provider.introspect(request))
+
+
+def _oauth_form(answer: Callable[[Provider, HttpRequest], HttpAnswer]) -> Response:
+    """An endpoint that answers RFC 6749 JSON errors, a malformed form included."""
     try:
         request = _oauth_request()
     except errors.ValidationError as error:
         return http.oauth_response(oauth_error("invalid_request", error.detail))
-    return http.oauth_response(wiring.get().oauth.token(request))
+    return http.oauth_response(answer(wiring.get().oauth, request))
+
+
+@app.route("/oauth2/logout", content_types=[http.FORM, http.JSON])
+def oauth_logout() -> Response:
+    return http.oauth_response(wiring.get().oauth.logout(_oauth_request()))
+
+
+@app.route("/oauth2/logout", methods=["POST"], content_types=[http.FORM])
+def oauth_logout_form() -> Response:
+    """RP-Initiated Logout 2: GET and POST both."""
+    return http.oauth_response(wiring.get().oauth.logout(_oauth_request()))
 
 
 @app.route("/oauth2/userinfo", content_types=[http.FORM, http.JSON])

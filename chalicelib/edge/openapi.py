@@ -159,6 +159,21 @@ SCHEMAS: dict[str, Schema] = {
         "properties": {"error": _STR, "error_description": _STR},
         "required": ["error"],
     },
+    "Introspection": {
+        "type": "object",
+        "description": 'RFC 7662 2.2: `{"active": false}` for a dead or unknown token.',
+        "properties": {
+            "active": _BOOL,
+            "sub": _STR,
+            "client_id": _STR,
+            "scope": _STR,
+            "exp": _INT,
+            "iat": _INT,
+            "iss": _STR,
+            "token_type": _STR,
+        },
+        "required": ["active"],
+    },
     "UserInfo": {
         "type": "object",
         "description": "OIDC Core 5.3: `sub`, and the claims of the granted scopes.",
@@ -317,6 +332,33 @@ _AUTHORIZE = Operation(
         }
     },
 )
+_OAUTH_ERRORS: Mapping[int, Schema] = {
+    400: {
+        "description": "An RFC 6749 error.",
+        "content": {JSON: {"schema": _ref("OAuthError")}},
+    },
+    401: {
+        "description": "`invalid_client`.",
+        "headers": {"WWW-Authenticate": {"schema": _STR}},
+        "content": {JSON: {"schema": _ref("OAuthError")}},
+    },
+}
+_LOGOUT_PARAMETERS = ("id_token_hint", "post_logout_redirect_uri", "state", "client_id")
+_LOGOUT = Operation(
+    "RP-initiated logout: end the session the ID token names; 302 to a registered"
+    " post_logout_redirect_uri, else the signed-out page",
+    200,
+    {"text/html": _STR},
+    (),
+    query={name: _STR for name in _LOGOUT_PARAMETERS},
+    other={
+        302: {"description": "Back to the client's registered post-logout URI."},
+        400: {
+            "description": "A bad id_token_hint or an unregistered URI: a page, never a redirect.",
+            "content": {"text/html": {"schema": _STR}},
+        },
+    },
+)
 _USERINFO = Operation(
     "The claims of a client's access token (OIDC Core 5.3)",
     200,
@@ -445,19 +487,28 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         200,
         "OAuthTokens",
         (),
-        other={
-            400: {
-                "description": "An RFC 6749 error.",
-                "content": {JSON: {"schema": _ref("OAuthError")}},
-            },
-            401: {
-                "description": "`invalid_client`.",
-                "headers": {"WWW-Authenticate": {"schema": _STR}},
-                "content": {JSON: {"schema": _ref("OAuthError")}},
-            },
-        },
+        other=_OAUTH_ERRORS,
         form=_TOKEN_PARAMETERS,
     ),
+    ("POST", "/oauth2/revoke"): Operation(
+        "Revoke a token (RFC 7009): either token of a session ends the session; 200 for"
+        " an unknown token too",
+        200,
+        {JSON: {"type": "object"}},
+        (),
+        other=_OAUTH_ERRORS,
+        form=("token", "token_type_hint", "client_id", "client_secret"),
+    ),
+    ("POST", "/oauth2/introspect"): Operation(
+        "Introspect a token (RFC 7662)",
+        200,
+        "Introspection",
+        (),
+        other=_OAUTH_ERRORS,
+        form=("token", "token_type_hint", "client_id", "client_secret"),
+    ),
+    ("GET", "/oauth2/logout"): _LOGOUT,
+    ("POST", "/oauth2/logout"): replace(_LOGOUT, form=_LOGOUT_PARAMETERS),
     ("GET", "/oauth2/userinfo"): _USERINFO,
     ("POST", "/oauth2/userinfo"): replace(_USERINFO, form=("access_token",)),
     ("GET", "/health"): Operation(

@@ -17,6 +17,7 @@ first OAuth request, never on the authorizer's or the first-party routes' path.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import html
 import json
 import secrets
@@ -29,8 +30,14 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import AuthorizationServer, OAuth2Request
 from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Payload
 from authlib.oauth2.rfc6749 import errors as oauth_errors
-from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, RefreshTokenGrant
+from authlib.oauth2.rfc6749.grants import (
+    AuthorizationCodeGrant,
+    ClientCredentialsGrant,
+    RefreshTokenGrant,
+)
+from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.core import AuthorizationCodeMixin
 from authlib.oidc.core.grants import OpenIDCode
 
@@ -40,7 +47,7 @@ from chalicelib.crypto.tokens import RefreshToken, new_id
 from chalicelib.oauth.clients import AUTHORIZATION_CODE, REFRESH_TOKEN, Clients
 from chalicelib.oauth.discovery import CLIENT_AUTH_METHODS, SCOPES
 from chalicelib.oauth.messages import HttpAnswer, HttpRequest, oauth_error
-from chalicelib.oauth.tokens import ClientTokens
+from chalicelib.oauth.tokens import ClientAccess, ClientTokens
 from chalicelib.platform import errors
 from chalicelib.store.items import (
     AuthorizationCode,
@@ -57,6 +64,9 @@ REQUEST_SECONDS = 600
 BEARER = "Bearer"
 #: Request parameters refused by name (OIDC Core 6: request objects are not supported).
 _UNSUPPORTED = (("request", "request_not_supported"), ("request_uri", "request_uri_not_supported"))
+
+
+NOT_VISIBLE = "The request holds characters OAuth does not allow."
 
 
 def _visible(request: _Request) -> bool:
@@ -302,6 +312,103 @@ class _RefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
         """Spent by the rotation in ``issue_token``."""
 
 
+class _MachineGrant(ClientCredentialsGrant):  # type: ignore[misc]
+    """client_credentials for a confidential client registered with it: an access token
+    whose ``sub`` and ``client_id`` are the client; no user scope, no ID or refresh
+    token, and no session (it lives its 15 minutes, introspected as long as the client
+    exists)."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic", "client_secret_post"]
+
+    def validate_requested_scope(self) -> None:
+        if self.request.payload.scope:
+            raise oauth_errors.InvalidScopeError("client_credentials grants no user scope.")
+
+    def generate_token(
+        self,
+        user: Any = None,
+        scope: str | None = None,
+        grant_type: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = False,
+    ) -> dict[str, Any]:
+        server: _Server = self.server
+        client: _Client = self.request.client
+        tokens = server.provider.tokens
+        access = tokens.access_token(
+            user_id=client.record.id, client_id=client.record.id, scope="", session_id=""
+        )
+        return {"access_token": access, "token_type": BEARER, "expires_in": tokens.lifetime}
+
+
+class _Held:
+    """A token a client presents to revocation or introspection, as we found it: what
+    kind, whose, and the session that keeps it alive (None: ended, or none)."""
+
+    def __init__(
+        self,
+        kind: str,
+        client_id: str,
+        session: SessionRecord | None,
+        access: ClientAccess | None = None,
+        alive: bool = True,
+    ) -> None:
+        self.kind = kind
+        self.client_id = client_id
+        self.session = session
+        self.access = access
+        self.alive = alive
+
+    def check_client(self, client: _Client) -> bool:
+        return self.client_id == client.record.id
+
+    def is_expired(self) -> bool:
+        return not self.alive
+
+    def is_revoked(self) -> bool:
+        return not self.alive
+
+
+class _TokenLookup:
+    """Finds a presented token (refresh or access) for both endpoints."""
+
+    provider: Provider
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> _Held | None:
+        return self.provider.held_token(token_string)
+
+
+class _Revocation(_TokenLookup, RevocationEndpoint):  # type: ignore[misc]
+    """RFC 7009: revoking either token of a session ends the session (both die)."""
+
+    CLIENT_AUTH_METHODS: ClassVar[list[str]] = list(CLIENT_AUTH_METHODS)
+
+    def __init__(self, provider: Provider) -> None:
+        super().__init__()
+        self.provider = provider
+
+    def revoke_token(self, token: _Held, request: OAuth2Request) -> None:
+        if token.session is not None:
+            self.provider.end_client_session(token.session)
+
+
+class _Introspection(_TokenLookup, IntrospectionEndpoint):  # type: ignore[misc]
+    """RFC 7662 for the client a token was issued to, and for any confidential client
+    (a resource server registered as one); a public client sees only its own."""
+
+    CLIENT_AUTH_METHODS: ClassVar[list[str]] = list(CLIENT_AUTH_METHODS)
+
+    def __init__(self, provider: Provider) -> None:
+        super().__init__()
+        self.provider = provider
+
+    def check_permission(self, token: _Held, client: _Client, request: OAuth2Request) -> bool:
+        return token.check_client(client) or not client.record.public
+
+    def introspect_token(self, token: _Held) -> dict[str, Any]:
+        return self.provider.introspection(token)
+
+
 class _OpenID(OpenIDCode):  # type: ignore[misc]
     """OIDC on the code grant; the ID token is signed by ``ClientTokens``."""
 
@@ -359,6 +466,9 @@ class Provider:
         server = _Server(self, scopes_supported=list(SCOPES))
         server.register_grant(_CodeGrant, [_S256Only(required=True), _OpenID(self)])
         server.register_grant(_RefreshGrant)
+        server.register_grant(_MachineGrant)
+        server.register_endpoint(_Revocation(self))
+        server.register_endpoint(_Introspection(self))
         return server
 
     def code_tokens(self, claimed: _Code, client: _Client, device: Device) -> dict[str, Any]:
@@ -413,6 +523,116 @@ class Provider:
             "refresh_token": str(following),
         }
 
+    # ------------------------------------------------------------ revocation, introspection
+
+    def held_token(self, presented: str) -> _Held | None:
+        """The token as revocation and introspection see it; None if it is not one of
+        ours at all (a forgery, another issuer's, garbage)."""
+        if presented.count(".") == 2 and len(presented) <= 256:
+            try:
+                token = RefreshToken.parse(presented)
+            except errors.InvalidToken:
+                return None
+            session = self._store.get_session(token.user_id, token.session_id)
+            if session is None or not session.client_id:
+                return None
+            alive = session.expires_at > int(self._clock()) and hmac.compare_digest(
+                session.refresh_hash, token.digest
+            )
+            return _Held(REFRESH_TOKEN, session.client_id, session if alive else None, None, alive)
+        try:
+            access = self.tokens.verify_access_token(presented)
+        except errors.InvalidToken:
+            return None
+        if not access.session_id:  # client_credentials: alive while the client exists
+            alive = self.clients.get(access.client_id) is not None
+            return _Held("access_token", access.client_id, None, access, alive)
+        session = self._store.get_session(access.user_id, access.session_id)
+        alive = session is not None and session.expires_at > int(self._clock())
+        return _Held("access_token", access.client_id, session if alive else None, access, alive)
+
+    def introspection(self, token: _Held) -> dict[str, Any]:
+        """RFC 7662 2.2 for a live token (``active`` is added by authlib)."""
+        if token.access is not None:
+            access = token.access
+            return {
+                "sub": access.user_id,
+                "client_id": access.client_id,
+                "scope": access.scope,
+                "exp": access.expires_at,
+                "iat": access.issued_at,
+                "iss": self.issuer,
+                "token_type": BEARER,
+            }
+        session = token.session
+        assert session is not None  # a live refresh token has its session
+        return {
+            "sub": session.user_id,
+            "client_id": session.client_id,
+            "scope": session.scope,
+            "exp": session.expires_at,
+            "iat": session.last_used_at,
+            "iss": self.issuer,
+            "token_type": "refresh_token",
+        }
+
+    def end_client_session(self, session: SessionRecord) -> None:
+        self._store.delete_session(session.user_id, session.id)
+
+    def revoke(self, http: HttpRequest) -> HttpAnswer:
+        return self._endpoint("revocation", http)
+
+    def introspect(self, http: HttpRequest) -> HttpAnswer:
+        return self._endpoint("introspection", http)
+
+    def _endpoint(self, name: str, http: HttpRequest) -> HttpAnswer:
+        request = _Request(http)
+        if not _visible(request):
+            return oauth_error("invalid_request", NOT_VISIBLE)
+        answer: HttpAnswer = self._server.create_endpoint_response(name, request)
+        return answer
+
+    # ------------------------------------------------------------ RP-initiated logout
+
+    def logout(self, http: HttpRequest) -> HttpAnswer:
+        """OpenID Connect RP-Initiated Logout 1.0: end the session the ID token names,
+        then 302 to a registered ``post_logout_redirect_uri`` (with ``state``) or show
+        the signed-out page. A bad hint or an unregistered URI is a page, never a
+        redirect."""
+        request = _Request(http)
+        if not _visible(request):
+            return self._error_page(NOT_VISIBLE)
+        data = request.payload.data
+        hint = data.get("id_token_hint", "")
+        claims = self.tokens.id_token_hint(hint) if hint else None
+        if hint and claims is None:
+            return self._error_page("The id_token_hint is not an ID token this issuer signed.")
+        client_id = data.get("client_id") or (claims or {}).get("aud", "")
+        if claims is not None and claims.get("aud") != client_id:
+            return self._error_page("The id_token_hint was issued to another client.")
+        redirect = data.get("post_logout_redirect_uri", "")
+        client = self.clients.get(str(client_id)) if client_id else None
+        if redirect and (
+            client is None or redirect not in client.post_logout_redirect_uris.split()
+        ):
+            return self._error_page("post_logout_redirect_uri is not registered for this client.")
+        if claims is not None and claims.get("sid"):
+            self._store.delete_session(str(claims["sub"]), str(claims["sid"]))
+        if redirect:
+            params = [("state", data["state"])] if data.get("state") else []
+            location = add_params_to_uri(redirect, params) if params else redirect
+            return HttpAnswer(302, {"Location": location, "Cache-Control": "no-store"})
+        return self._signed_out_page()
+
+    @staticmethod
+    def _signed_out_page() -> HttpAnswer:
+        body = (
+            "<!doctype html><html lang=en><meta charset=utf-8><title>Signed out</title>"
+            "<h1>You are signed out</h1><p>You can close this window.</p></html>"
+        )
+        headers = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
+        return HttpAnswer(200, headers, body)
+
     # ------------------------------------------------------------ the authorization endpoint
 
     def authorize(self, http: HttpRequest) -> HttpAnswer:
@@ -422,7 +642,7 @@ class Provider:
         request = _Request(http)
         data = request.payload.data
         if not _visible(request):
-            return self._error_page("The request holds characters OAuth does not allow.")
+            return self._error_page(NOT_VISIBLE)
         if "openid" in (data.get("scope") or "").split() and not data.get("redirect_uri"):
             return self._error_page("redirect_uri is required (OpenID Connect Core 3.1.2.1).")
         try:
@@ -555,8 +775,6 @@ class Provider:
         """The token endpoint: RFC 6749 5.1 answers, 5.2 errors."""
         request = _Request(http)
         if not _visible(request):
-            return oauth_error(
-                "invalid_request", "The request holds characters OAuth does not allow."
-            )
+            return oauth_error("invalid_request", NOT_VISIBLE)
         answer: HttpAnswer = self._server.create_token_response(request)
         return answer

@@ -22,7 +22,7 @@ from typing import Any
 import jwt
 
 from chalicelib.crypto.keys import ALGORITHM
-from chalicelib.crypto.tokens import ACCESS_TOKEN_TYPE, AccessTokens, new_id
+from chalicelib.crypto.tokens import ACCESS_TOKEN_TYPE, MAX_TOKEN_LENGTH, AccessTokens, new_id
 from chalicelib.platform import errors
 from chalicelib.store.items import AuthorizationCode
 
@@ -128,3 +128,24 @@ class ClientTokens:
             issued_at=int(claims["iat"]),
             expires_at=int(claims["exp"]),
         )
+
+    def id_token_hint(self, hint: str) -> dict[str, Any] | None:
+        """The claims of an ID token this issuer signed, expired or not (OIDC RP-Initiated
+        Logout 2: a hint may be used after it expired); None for anything else."""
+        if not hint or len(hint) > MAX_TOKEN_LENGTH:
+            return None
+        try:
+            header = jwt.get_unverified_header(hint)
+            key = self._tokens.verifying.verifying_key(str(header.get("kid", "")))
+            if key is None or header.get("typ") != "JWT":
+                return None
+            claims: dict[str, Any] = jwt.decode(
+                hint,
+                key,
+                algorithms=[ALGORITHM],
+                issuer=self.issuer,
+                options={"verify_exp": False, "verify_aud": False, "require": ["sub", "aud"]},
+            )
+        except jwt.PyJWTError:
+            return None
+        return claims if isinstance(claims["aud"], str) and isinstance(claims["sub"], str) else None

@@ -148,5 +148,8 @@ def test_form_bodies_are_documented_on_exactly_the_routes_that_take_forms(
             ("POST", "/oauth2/authorize"),
             ("POST", "/oauth2/token"),
             ("POST", "/oauth2/userinfo"),
+            ("POST", "/oauth2/revoke"),
+            ("POST", "/oauth2/introspect"),
+            ("POST", "/oauth2/logout"),
         }
     )
