@@ -397,9 +397,20 @@ def oauth_decision(request_id: str) -> Response:
         raise errors.ValidationError.of_field("decision", "invalid", "allow or deny")
     who = _caller()
     redirect_to = wiring.get().oauth.decide(
-        request_id, who.user_id, who.session_id, allow=decision == "allow"
+        request_id, (who.user_id, who.session_id), allow=decision == "allow", device=_device()
     )
     return http.json_response({"redirect_to": redirect_to})
+
+
+@app.route("/me/apps", authorizer=bearer)
+def connected_apps() -> Response:
+    return http.json_response({"apps": wiring.get().apps.list(_caller().user_id)})
+
+
+@app.route("/me/apps/{client_id}", methods=["DELETE"], authorizer=bearer)
+def remove_app(client_id: str) -> Response:
+    wiring.get().apps.remove(_caller().user_id, client_id, _device())
+    return http.no_content()
 
 
 @app.route("/oauth2/token", methods=["POST"], content_types=[http.FORM])

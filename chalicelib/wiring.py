@@ -33,6 +33,7 @@ from chalicelib.crypto.keys import (
 from chalicelib.crypto.passwords import PasswordHasher, PasswordPolicy
 from chalicelib.crypto.rotation import Rotation, RotationPolicy
 from chalicelib.crypto.tokens import AccessTokens
+from chalicelib.oauth.apps import ConnectedApps
 from chalicelib.oauth.clients import Clients
 from chalicelib.oauth.tokens import ClientTokens
 from chalicelib.oauth.userinfo import UserInfo
@@ -226,6 +227,10 @@ class Services:
     def client_tokens(self) -> ClientTokens:
         """OAuth clients' tokens (userinfo verifies with these alone, without authlib)."""
         return ClientTokens(self.tokens, time.time)
+
+    @functools.cached_property
+    def apps(self) -> ConnectedApps:
+        return ConnectedApps(self.store, self.clients, time.time)
 
     @functools.cached_property
     def userinfo(self) -> UserInfo:

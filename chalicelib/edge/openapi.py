@@ -159,6 +159,22 @@ SCHEMAS: dict[str, Schema] = {
         "properties": {"error": _STR, "error_description": _STR},
         "required": ["error"],
     },
+    "AppList": _object(
+        {
+            "apps": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "client_id": _STR,
+                        "name": _STR,
+                        "scopes": {"type": "array", "items": _STR},
+                        "connected_at": _SECONDS,
+                        "last_used_at": {"type": ["integer", "null"]},
+                    }
+                ),
+            }
+        }
+    ),
     "Introspection": {
         "type": "object",
         "description": 'RFC 7662 2.2: `{"active": false}` for a dead or unknown token.',
@@ -509,6 +525,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("GET", "/oauth2/logout"): _LOGOUT,
     ("POST", "/oauth2/logout"): replace(_LOGOUT, form=_LOGOUT_PARAMETERS),
+    ("GET", "/me/apps"): Operation("The apps the user allowed (connected apps)", 200, "AppList"),
+    ("DELETE", "/me/apps/{client_id}"): Operation(
+        "Remove an app's access: its tokens end at once", 204, None, ("NotFound", *_STORE)
+    ),
     ("GET", "/oauth2/userinfo"): _USERINFO,
     ("POST", "/oauth2/userinfo"): replace(_USERINFO, form=("access_token",)),
     ("GET", "/health"): Operation(

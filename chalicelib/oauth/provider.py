@@ -53,6 +53,7 @@ from chalicelib.store.items import (
     AuthorizationCode,
     AuthorizationRequest,
     ClientRecord,
+    ConsentRecord,
     SessionRecord,
 )
 from chalicelib.store.table import Store
@@ -650,14 +651,17 @@ class Provider:
         except oauth_errors.OAuth2Error as error:
             if not error.redirect_uri:
                 return self._error_page(error.get_error_description() or error.error)
-            return self._back_to_client(
-                error.redirect_uri, {"error": error.error, **self._description(error)}, data
+            failed = {"error": error.error, **self._description(error)}
+            return self._redirect(
+                self._back_to_client(error.redirect_uri, failed, data.get("state", ""))
             )
         redirect_uri = grant.redirect_uri
         for name, code in _UNSUPPORTED:
             if name in data:
                 refused = {"error": code, "error_description": f"'{name}' is not supported."}
-                return self._back_to_client(redirect_uri, refused, data)
+                return self._redirect(
+                    self._back_to_client(redirect_uri, refused, data.get("state", ""))
+                )
         request_id = secrets.token_urlsafe(32)
         max_age = data.get("max_age", "")
         pending = AuthorizationRequest(
@@ -672,21 +676,24 @@ class Provider:
             expires_at=int(self._clock()) + REQUEST_SECONDS,
         )
         self._store.put_authorization_request(_hash(request_id), pending)
-        page = f"{self.issuer}/?{urlencode({'request_id': request_id})}"
-        return HttpAnswer(302, {"Location": page, "Cache-Control": "no-store"})
+        return self._redirect(f"{self.issuer}/?{urlencode({'request_id': request_id})}")
 
     @staticmethod
     def _description(error: oauth_errors.OAuth2Error) -> dict[str, str]:
         description = error.get_error_description()
         return {"error_description": description} if description else {}
 
-    def _back_to_client(
-        self, redirect_uri: str, params: dict[str, str], data: Mapping[str, str]
-    ) -> HttpAnswer:
-        if data.get("state"):
-            params["state"] = data["state"]
+    def _back_to_client(self, redirect_uri: str, params: dict[str, str], state: str) -> str:
+        """The client's redirect URI with ``params``, ``state`` (if the request had one)
+        and ``iss`` (RFC 9207) in its query."""
+        if state:
+            params["state"] = state
         params["iss"] = self.issuer
-        location = add_params_to_uri(redirect_uri, list(params.items()))
+        location: str = add_params_to_uri(redirect_uri, list(params.items()))
+        return location
+
+    @staticmethod
+    def _redirect(location: str) -> HttpAnswer:
         return HttpAnswer(302, {"Location": location, "Cache-Control": "no-store"})
 
     @staticmethod
@@ -720,22 +727,30 @@ class Provider:
             "redirect_uri": pending.redirect_uri,
         }
 
-    def decide(self, request_id: str, user_id: str, session_id: str, allow: bool) -> str:
-        """Spend the request on the user's decision; the URL to send the browser to. Of
-        two decisions on one request, the second is ``NotFound``."""
+    def decide(self, request_id: str, who: tuple[str, str], *, allow: bool, device: Device) -> str:
+        """Spend the request on the decision of the signed-in user ``who`` (user id,
+        session id); the URL to send the browser to. Of two decisions on one request,
+        the second is ``NotFound``."""
         if not request_id or len(request_id) > 100:
             raise errors.NotFound("No such authorization request.")
         now = int(self._clock())
         pending = self._store.take_authorization_request(_hash(request_id), now)
         if pending is None:
             raise errors.NotFound("No such authorization request.")
-        data = {"state": pending.state}
         if not allow:
             refused = {"error": "access_denied", "error_description": "The user said no."}
-            return self._back_to_client(pending.redirect_uri, refused, data).headers["Location"]
-        user = self._accounts.get(user_id)
+            return self._back_to_client(pending.redirect_uri, refused, pending.state)
+        user_id, session_id = who
         signed_in = self._store.get_session(user_id, session_id)
         auth_time = (signed_in.auth_time or signed_in.created_at) if signed_in else now
+        return self._issue_code(pending, user_id, auth_time, device)
+
+    def _issue_code(
+        self, pending: AuthorizationRequest, user_id: str, auth_time: int, device: Device
+    ) -> str:
+        """A code for ``pending``, the consent remembered, and the redirect with it."""
+        now = int(self._clock())
+        user = self._accounts.get(user_id)
         code = secrets.token_urlsafe(32)
         record = AuthorizationCode(
             client_id=pending.client_id,
@@ -752,8 +767,13 @@ class Provider:
             session_id=new_id(),
             expires_at=now + CODE_SECONDS,
         )
-        self._store.put_authorization_code(_hash(code), record)
-        return self._back_to_client(pending.redirect_uri, {"code": code}, data).headers["Location"]
+        consent = ConsentRecord(user.id, pending.client_id, pending.scope, now)
+        event = device.event(user.id, "app_authorized", "success", now)
+        if not self._store.put_authorization_code(
+            _hash(code), record, consent=consent, event=event
+        ):
+            raise errors.NotFound("The account no longer exists.")
+        return self._back_to_client(pending.redirect_uri, {"code": code}, pending.state)
 
     # ------------------------------------------------------------ the token endpoint
 

@@ -21,7 +21,12 @@ from botocore.exceptions import ClientError
 
 from chalicelib.store import items
 from chalicelib.store.dynamo import Table, aws_call, conditional
-from chalicelib.store.items import AuthorizationCode, AuthorizationRequest
+from chalicelib.store.items import (
+    ActivityEvent,
+    AuthorizationCode,
+    AuthorizationRequest,
+    ConsentRecord,
+)
 
 
 @dataclass(frozen=True)
@@ -77,14 +82,59 @@ class GrantRecords(Table):
             return None
         return items.decode(AuthorizationRequest, taken["Attributes"])
 
-    def put_authorization_code(self, code_hash: str, code: AuthorizationCode) -> None:
+    def put_authorization_code(
+        self,
+        code_hash: str,
+        code: AuthorizationCode,
+        *,
+        consent: ConsentRecord,
+        event: ActivityEvent,
+    ) -> bool:
+        """Store the code with the user's consent and its ``app_authorized`` event, in
+        one transaction, while the user exists; False if the account is gone."""
         item = {
             **items.authorization_code_key(code_hash),
             **items.encode(code, "authorization_code"),
             items.TTL_ATTRIBUTE: {"N": str(code.expires_at)},
         }
-        with aws_call():
-            self._client.put_item(TableName=self.table_name, Item=item)
+        remembered = {
+            **items.consent_key(consent.user_id, consent.client_id),
+            **items.encode(consent, "consent"),
+        }
+        actions = [
+            {"Put": {"TableName": self.table_name, "Item": item}},
+            {"Put": {"TableName": self.table_name, "Item": remembered}},
+            *self._event_if_user(event),
+        ]
+        return self._transact(actions) is None
+
+    def get_consent(self, user_id: str, client_id: str) -> ConsentRecord | None:
+        item = self._get(items.consent_key(user_id, client_id))
+        return items.decode(ConsentRecord, item) if item else None
+
+    def list_consents(self, user_id: str) -> list[ConsentRecord]:
+        return [items.decode(ConsentRecord, i) for i in self._query(user_id, "CONSENT#")]
+
+    def remove_app(self, user_id: str, client_id: str, *, event: ActivityEvent) -> bool:
+        """Forget the user's consent to ``client_id`` and end every session of that client
+        (its tokens die at once), recording ``event``; False if there was neither."""
+        sessions = [
+            {"pk": i["pk"], "sk": i["sk"]}
+            for i in self._query(user_id, "SESSION#")
+            if i.get("client_id", {}).get("S") == client_id
+        ]
+        consent = conditional(
+            lambda: self._client.delete_item(
+                TableName=self.table_name,
+                Key=items.consent_key(user_id, client_id),
+                ConditionExpression="attribute_exists(pk)",
+            )
+        )
+        if consent is None and not sessions:
+            return False
+        self._delete_all(sessions)
+        self._transact(self._event_if_user(event))
+        return True
 
     def claim_authorization_code(self, code_hash: str, now: int) -> CodeClaim:
         """Mark the code spent if it is live and unspent (one UpdateItem): the code for

@@ -18,6 +18,7 @@ One table, ``pk`` / ``sk`` string keys, TTL on ``expires_at``:
 | client    | ``CLIENTS``        | ``CLIENT#<id>``       | an OAuth client (clients.py)         |
 | request   | ``OAUTHREQ#<hash>`` | ``OAUTHREQ``         | a pending authorization request; TTL |
 | code      | ``OAUTHCODE#<hash>`` | ``OAUTHCODE``       | an authorization code, single use; TTL |
+| consent   | ``USER#<id>``      | ``CONSENT#<client>``  | scopes the user allowed an app       |
 
 Everything a user owns shares the user's partition, so one Query finds it all.
 Records are flat dataclasses of ``str``, ``str | None``, ``int`` and ``bool`` fields, and
@@ -216,6 +217,17 @@ class AuthorizationCode:
 
 
 @dataclass(frozen=True)
+class ConsentRecord:
+    """The scopes a user allowed an OAuth client, in the user's partition (a connected
+    app); removed by "Remove access", with every session of that client."""
+
+    user_id: str
+    client_id: str
+    scope: str
+    granted_at: int
+
+
+@dataclass(frozen=True)
 class CounterChange:
     """One change to a throttle counter (``throttle_key``): add ``step`` (1 claims an
     attempt, -1 gives it back, 0 only looks) if the count is below ``below`` (None: no
@@ -278,6 +290,10 @@ def authorization_request_key(request_hash: str) -> Key:
 
 def authorization_code_key(code_hash: str) -> Key:
     return {"pk": {"S": f"OAUTHCODE#{code_hash}"}, "sk": {"S": "OAUTHCODE"}}
+
+
+def consent_key(user_id: str, client_id: str) -> Key:
+    return {"pk": {"S": f"USER#{user_id}"}, "sk": {"S": f"CONSENT#{client_id}"}}
 
 
 #: The one partition of the client records: the operator lists them with one Query.

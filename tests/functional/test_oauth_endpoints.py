@@ -263,3 +263,49 @@ def test_an_expired_id_token_is_still_a_valid_hint(api: Api, client: Client) -> 
     hint = hours_ago.id_token(code, "an-access-token")
     answer = logout(api, id_token_hint=hint, post_logout_redirect_uri=AFTER_LOGOUT)
     assert answer.status_code == 302
+
+
+# ------------------------------------------------------------------ connected apps
+
+
+def test_connected_apps_lists_the_app_and_remove_access_ends_its_tokens_at_once(
+    api: Api, client: Client, user_token: str
+) -> None:
+    tokens, _ = sign_in(client, user_token, scope="openid email offline_access")
+
+    apps = api.get("/me/apps", token=user_token).json_body["apps"]
+
+    assert len(apps) == 1
+    app = apps[0]
+    assert app["client_id"] == client.client_id and app["name"] == "Wiki"
+    assert app["scopes"] == ["openid", "email", "offline_access"]
+    assert app["last_used_at"] >= app["connected_at"] > 0
+
+    removed = api.request("DELETE", f"/me/apps/{client.client_id}", token=user_token)
+
+    assert removed.status_code == 204
+    assert_problem(api.get("/oauth2/userinfo", token=tokens["access_token"]), 401, "invalid_token")
+    assert introspect(client, tokens["refresh_token"]) == {"active": False}
+    assert api.get("/me/apps", token=user_token).json_body["apps"] == []
+    kinds = [e["type"] for e in api.get("/me/activity", token=user_token).json_body["events"]]
+    assert kinds[:3] == ["app_access_removed", "app_sign_in", "app_authorized"]
+    # The web page's own session lives on.
+    assert api.get("/protected", token=user_token).status_code == 200
+    again = api.request("DELETE", f"/me/apps/{client.client_id}", token=user_token)
+    assert_problem(again, 404, "not_found")
+
+
+def test_removing_one_users_app_leaves_another_users_tokens(
+    api: Api,
+    client: Client,
+    user_token: str,
+    new_user: Callable[..., dict[str, Any]],
+    login: Callable[[str, str], dict[str, Any]],
+) -> None:
+    theirs, _ = sign_in(client, user_token)
+    made = new_user()
+    mine = login(made["username"], PASSWORD)["access_token"]
+    sign_in(client, mine)
+    assert api.request("DELETE", f"/me/apps/{client.client_id}", token=mine).status_code == 204
+    assert api.get("/oauth2/userinfo", token=theirs["access_token"]).status_code == 200
+    assert_problem(api.request("DELETE", "/me/apps/not-an-id", token=mine), 404, "not_found")
