@@ -387,7 +387,9 @@ def oauth_authorize_form() -> Response:
 
 @app.route("/oauth2/requests/{request_id}", authorizer=bearer)
 def oauth_request(request_id: str) -> Response:
-    return http.json_response(wiring.get().oauth.describe(request_id))
+    who = _caller()
+    described = wiring.get().oauth.describe(request_id, (who.user_id, who.session_id))
+    return http.json_response(described)
 
 
 @app.route("/oauth2/requests/{request_id}", methods=["POST"], authorizer=bearer)

@@ -136,6 +136,11 @@ SCHEMAS: dict[str, Schema] = {
             "client": _object({"client_id": _STR, "name": _STR}),
             "scopes": {"type": "array", "items": _STR},
             "redirect_uri": _STR,
+            "remembered": {**_BOOL, "description": "The user allowed these scopes before."},
+            "reauthenticate": {
+                **_BOOL,
+                "description": "Sign in again first (prompt=login, or max_age passed).",
+            },
         }
     ),
     "RedirectTo": _object({"redirect_to": {**_STR, "description": "Where to send the browser."}}),
@@ -295,6 +300,7 @@ PROBLEMS: dict[str, tuple[int, Schema]] = {
         _problem("`invalid_token` (with `WWW-Authenticate`) or `invalid_credentials`.")
         | {"headers": {"WWW-Authenticate": {"schema": _STR}}},
     ),
+    "LoginRequired": (401, _problem("`login_required`: sign in again, then decide.")),
     "NotFound": (404, _problem("`not_found`: no such object, or not the caller's.")),
     "MethodNotAllowed": (405, _problem("`method_not_allowed` (any undeclared method).", "Allow")),
     "Conflict": (409, _problem("The account's state forbids it (the `code` says why).")),
@@ -495,7 +501,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "The user's decision: allow or deny (the request is spent)",
         200,
         "RedirectTo",
-        ("NotFound", *_STORE),
+        ("LoginRequired", "NotFound", *_STORE),
     ),
     ("POST", "/oauth2/token"): Operation(
         "Exchange a code (PKCE S256) for tokens; the client authenticates by Basic, by"

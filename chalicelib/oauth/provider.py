@@ -715,24 +715,55 @@ class Provider:
             raise errors.NotFound("No such authorization request.")
         return pending
 
-    def describe(self, request_id: str) -> dict[str, Any]:
-        """What the consent screen shows: the client, the scopes, where the browser goes."""
+    def describe(self, request_id: str, who: tuple[str, str]) -> dict[str, Any]:
+        """What the web page needs to ask the signed-in user ``who`` (user id, session
+        id): the client, the scopes, where the browser goes, whether the user allowed
+        these scopes before (``remembered``: the page may decide at once) and whether the
+        request wants a fresh sign-in first (``reauthenticate``: ``prompt=login``, or a
+        ``max_age`` the sign-in is older than)."""
         pending = self._pending(request_id)
         client = self.clients.get(pending.client_id)
         if client is None:
             raise errors.NotFound("No such authorization request.")
+        user_id, session_id = who
+        consent = self._store.get_consent(user_id, pending.client_id)
+        granted = set(consent.scope.split()) if consent else set()
         return {
             "client": {"client_id": client.id, "name": client.name},
             "scopes": pending.scope.split(),
             "redirect_uri": pending.redirect_uri,
+            "remembered": consent is not None
+            and set(pending.scope.split()) <= granted
+            and "consent" not in pending.prompt.split(),
+            "reauthenticate": self._stale(pending, self._auth_time(user_id, session_id)),
         }
+
+    def _auth_time(self, user_id: str, session_id: str) -> int:
+        """When the signed-in user last proved who they are: their session's sign-in."""
+        session = self._store.get_session(user_id, session_id)
+        return (session.auth_time or session.created_at) if session else 0
+
+    def _stale(self, pending: AuthorizationRequest, auth_time: int) -> bool:
+        """Whether the request needs a sign-in newer than ``auth_time`` (OIDC Core
+        3.1.2.1: ``prompt=login`` asks for one after the request, ``max_age`` for one
+        at most that many seconds old)."""
+        asked_at = pending.expires_at - REQUEST_SECONDS
+        # Whole seconds on both sides: a sign-in counts only from the second after.
+        if "login" in pending.prompt.split() and auth_time <= asked_at:
+            return True
+        return pending.max_age >= 0 and int(self._clock()) - auth_time > pending.max_age
 
     def decide(self, request_id: str, who: tuple[str, str], *, allow: bool, device: Device) -> str:
         """Spend the request on the decision of the signed-in user ``who`` (user id,
         session id); the URL to send the browser to. Of two decisions on one request,
-        the second is ``NotFound``."""
+        the second is ``NotFound``; an allow from a sign-in the request finds too old
+        (``describe``'s ``reauthenticate``) is ``LoginRequired`` and spends nothing."""
         if not request_id or len(request_id) > 100:
             raise errors.NotFound("No such authorization request.")
+        user_id, session_id = who
+        auth_time = self._auth_time(user_id, session_id)
+        if allow and self._stale(self._pending(request_id), auth_time):
+            raise errors.LoginRequired()
         now = int(self._clock())
         pending = self._store.take_authorization_request(_hash(request_id), now)
         if pending is None:
@@ -740,10 +771,7 @@ class Provider:
         if not allow:
             refused = {"error": "access_denied", "error_description": "The user said no."}
             return self._back_to_client(pending.redirect_uri, refused, pending.state)
-        user_id, session_id = who
-        signed_in = self._store.get_session(user_id, session_id)
-        auth_time = (signed_in.auth_time or signed_in.created_at) if signed_in else now
-        return self._issue_code(pending, user_id, auth_time, device)
+        return self._issue_code(pending, user_id, auth_time or now, device)
 
     def _issue_code(
         self, pending: AuthorizationRequest, user_id: str, auth_time: int, device: Device

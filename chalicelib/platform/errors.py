@@ -106,6 +106,14 @@ class InvalidToken(GatehouseError):
     default_detail = "The access token is missing, invalid or expired."
 
 
+class LoginRequired(GatehouseError):
+    """An OAuth request wants a fresher sign-in than the caller's (``prompt=login`` or
+    ``max_age``): sign in again, then decide."""
+
+    status, code, title = 401, "login_required", "Sign in again"
+    default_detail = "This app asks you to sign in again before you allow it."
+
+
 class NotFound(GatehouseError):
     """An unknown route, or an object the caller may not see (the two are indistinguishable)."""
 

@@ -94,6 +94,8 @@ def test_oidcc_server_code_flow_gives_verifiable_tokens(
         "client": {"client_id": client.client_id, "name": "Wiki"},
         "scopes": ["openid", "profile", "email", "offline_access"],
         "redirect_uri": REDIRECT_URI,
+        "remembered": False,
+        "reauthenticate": False,
     }
     decided = api.post(
         f"/oauth2/requests/{request_id}", {"decision": "allow"}, token=user["access_token"]
@@ -457,3 +459,58 @@ def test_characters_oauth_does_not_allow_get_a_page_or_invalid_request(client: C
     assert str(header(page, "Content-Type")).startswith("text/html")
     answer = client.token({"grant_type": "authorization_code", "code": "\u00e9"})
     oauth_error(answer, 400, "invalid_request")
+
+
+# ------------------------------------------------------------------ prompt, max_age, consent
+
+
+def request_of(client: Client, token: str, **params: str) -> tuple[str, dict[str, Any]]:
+    started = client.authorize(**params)
+    request_id = query_of(str(header(started, "Location")))["request_id"]
+    described = client.api.get(f"/oauth2/requests/{request_id}", token=token)
+    assert described.status_code == 200, described.body
+    return request_id, described.json_body
+
+
+def test_oidcc_prompt_login_asks_for_a_fresh_sign_in_before_the_decision(
+    api: Api,
+    client: Client,
+    user: dict[str, Any],
+    login: Callable[[str, str], dict[str, Any]],
+) -> None:
+    request_id, described = request_of(client, user["access_token"], prompt="login")
+    assert described["reauthenticate"] is True
+    path = f"/oauth2/requests/{request_id}"
+    stale = api.post(path, {"decision": "allow"}, token=user["access_token"])
+    assert_problem(stale, 401, "login_required")
+
+    time.sleep(1.1)  # auth_time is in whole seconds: sign in a second after the request
+    fresh = login(user["username"], PASSWORD)["access_token"]
+    assert api.get(path, token=fresh).json_body["reauthenticate"] is False
+    decided = api.post(path, {"decision": "allow"}, token=fresh)
+    back = query_of(decided.json_body["redirect_to"])
+    tokens = client.exchange(back["code"]).json_body
+    claims = id_token_claims(api, tokens["id_token"], client.client_id)
+    assert claims["auth_time"] >= int(time.time()) - 5
+
+
+def test_oidcc_max_age_1_and_10000(client: Client, user: dict[str, Any]) -> None:
+    _, recent = request_of(client, user["access_token"], max_age="10000")
+    assert recent["reauthenticate"] is False
+    time.sleep(2.1)
+    _, old = request_of(client, user["access_token"], max_age="1")
+    assert old["reauthenticate"] is True
+
+
+def test_consent_is_remembered_for_the_same_scopes_unless_prompt_consent(
+    client: Client, user: dict[str, Any]
+) -> None:
+    _, first = request_of(client, user["access_token"], scope="openid email")
+    assert first["remembered"] is False
+    sign_in(client, user["access_token"], scope="openid email")
+    _, same = request_of(client, user["access_token"], scope="openid")
+    assert same["remembered"] is True
+    _, wider = request_of(client, user["access_token"], scope="openid email profile")
+    assert wider["remembered"] is False
+    _, asked = request_of(client, user["access_token"], scope="openid", prompt="consent")
+    assert asked["remembered"] is False
