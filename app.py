@@ -105,7 +105,7 @@ def login() -> Response:
     pair = wiring.get().login.login(
         body["username"], body["password"], body.get("totp_code"), _device(), body.get("passkey")
     )
-    return http.token_response_for(_request(), pair, body.get("refresh_cookie", False))
+    return _tokens_for_page(pair, body.get("refresh_cookie", False))
 
 
 @app.route("/token/refresh", methods=["POST"])
@@ -118,7 +118,13 @@ def refresh_token() -> Response:
             "refresh_token", "required", "'refresh_token' is required."
         )
     pair = wiring.get().sessions.refresh(presented, _device())
-    return http.token_response_for(_request(), pair, in_cookie)
+    return _tokens_for_page(pair, in_cookie)
+
+
+def _tokens_for_page(pair: dict[str, Any], in_cookie: bool) -> Response:
+    """The TokenPair; for the web page (cookies), also the provider's browser sign-in."""
+    signin = wiring.get().browser.cookie_value(pair["refresh_token"]) if in_cookie else None
+    return http.token_response_for(_request(), pair, in_cookie, signin)
 
 
 @app.route("/logout", methods=["POST"], authorizer=bearer)
@@ -292,7 +298,7 @@ def passkey_request_options() -> Response:
 def passkey_login() -> Response:
     body = _body()
     pair = wiring.get().passkeys.sign_in(body["credential"], _device())
-    return http.token_response_for(_request(), pair, body.get("refresh_cookie", False))
+    return _tokens_for_page(pair, body.get("refresh_cookie", False))
 
 
 @app.route("/todos", authorizer=bearer)

@@ -34,6 +34,7 @@ from chalicelib.crypto.passwords import PasswordHasher, PasswordPolicy
 from chalicelib.crypto.rotation import Rotation, RotationPolicy
 from chalicelib.crypto.tokens import AccessTokens
 from chalicelib.oauth.apps import ConnectedApps
+from chalicelib.oauth.browser import BrowserSignIn
 from chalicelib.oauth.clients import Clients
 from chalicelib.oauth.tokens import ClientTokens
 from chalicelib.oauth.userinfo import UserInfo
@@ -216,6 +217,7 @@ class Services:
 
         return Provider(
             self.store,
+            browser=self.browser,
             clients=self.clients,
             accounts=self.accounts,
             sessions=self.sessions,
@@ -227,6 +229,10 @@ class Services:
     def client_tokens(self) -> ClientTokens:
         """OAuth clients' tokens (userinfo verifies with these alone, without authlib)."""
         return ClientTokens(self.tokens, time.time)
+
+    @functools.cached_property
+    def browser(self) -> BrowserSignIn:
+        return BrowserSignIn(self.store, self.tokens.secret_key, time.time)
 
     @functools.cached_property
     def apps(self) -> ConnectedApps:

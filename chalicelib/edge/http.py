@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 from chalice.app import Request, Response
 
 from chalicelib.accounts.sessions import Device
+from chalicelib.oauth.browser import SIGNIN_COOKIE
 from chalicelib.oauth.messages import HttpAnswer, HttpRequest
 from chalicelib.platform import errors
 from chalicelib.platform.shapes import Shape
@@ -288,22 +289,37 @@ def refresh_cookie(request: Request, value: str, max_age: int) -> str:
     )
 
 
+def signin_cookie(request: Request, value: str, max_age: int) -> str:
+    """The ``Set-Cookie`` value of the provider's browser sign-in (oauth/browser.py):
+    HttpOnly, Secure, SameSite=Lax (the browser arrives from a client's site), sent only
+    to the ``/oauth2`` routes."""
+    path = f"{stage_prefix(request)}/oauth2"
+    return (
+        f"{SIGNIN_COOKIE}={value}; Path={path}; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax"
+    )
+
+
 def signed_out(request: Request) -> Response:
-    """204, and the refresh cookie (if the browser holds one) is dropped."""
+    """204, and the refresh and sign-in cookies (if the browser holds them) are dropped."""
     response = no_content()
-    response.headers["Set-Cookie"] = refresh_cookie(request, "", 0)
+    response.headers["Set-Cookie"] = [refresh_cookie(request, "", 0), signin_cookie(request, "", 0)]
     return response
 
 
-def token_response_for(request: Request, pair: dict[str, Any], in_cookie: bool) -> Response:
+def token_response_for(
+    request: Request, pair: dict[str, Any], in_cookie: bool, signin: str | None = None
+) -> Response:
     """A TokenPair answer; with ``in_cookie`` the refresh token travels only in the
-    cookie, and the body's ``refresh_token`` is null (see docs/web-page.md)."""
+    cookie, and the body's ``refresh_token`` is null (see docs/web-page.md), and
+    ``signin`` (the provider's browser sign-in) is set beside it."""
     if not in_cookie:
         return token_response(pair)
     response = token_response(pair | dict.fromkeys(("refresh_token",)))
-    response.headers["Set-Cookie"] = refresh_cookie(
-        request, pair["refresh_token"], pair["refresh_expires_in"]
-    )
+    max_age = pair["refresh_expires_in"]
+    cookies = [refresh_cookie(request, pair["refresh_token"], max_age)]
+    if signin is not None:
+        cookies.append(signin_cookie(request, signin, max_age))
+    response.headers["Set-Cookie"] = cookies
     return response
 
 

@@ -44,6 +44,7 @@ from authlib.oidc.core.grants import OpenIDCode
 from chalicelib.accounts.sessions import ClientGrant, Device, Sessions
 from chalicelib.accounts.users import Accounts
 from chalicelib.crypto.tokens import RefreshToken, new_id
+from chalicelib.oauth.browser import BrowserSignIn
 from chalicelib.oauth.clients import AUTHORIZATION_CODE, REFRESH_TOKEN, Clients
 from chalicelib.oauth.discovery import CLIENT_AUTH_METHODS, SCOPES
 from chalicelib.oauth.messages import HttpAnswer, HttpRequest, oauth_error
@@ -446,6 +447,7 @@ class Provider:
         self,
         store: Store,
         *,
+        browser: BrowserSignIn,
         clients: Clients,
         accounts: Accounts,
         sessions: Sessions,
@@ -453,6 +455,7 @@ class Provider:
         clock: Callable[[], float],
     ) -> None:
         self._store = store
+        self.browser = browser
         self.clients = clients
         self._accounts = accounts
         self.sessions = sessions
@@ -638,45 +641,94 @@ class Provider:
 
     def authorize(self, http: HttpRequest) -> HttpAnswer:
         """Validate an authorization request and send the browser to the web page with a
-        ``request_id`` (or back to the client with an error, or to an error page when the
-        client or redirect URI cannot be trusted with one)."""
+        ``request_id`` (or back to the client with a code or an error, or to an error
+        page when the client or redirect URI cannot be trusted with one)."""
         request = _Request(http)
+        signed_in = self.browser.session_of(http.headers)
+        pending = self._validated(request, signed_in)
+        if isinstance(pending, HttpAnswer):
+            return pending
+        hint = request.payload.data.get("id_token_hint", "")
+        at_once = self._without_page(pending, signed_in, hint, http)
+        if at_once is not None:
+            return at_once
+        request_id = secrets.token_urlsafe(32)
+        self._store.put_authorization_request(_hash(request_id), pending)
+        return self._redirect(f"{self.issuer}/?{urlencode({'request_id': request_id})}")
+
+    def _validated(
+        self, request: _Request, signed_in: SessionRecord | None
+    ) -> AuthorizationRequest | HttpAnswer:
+        """The request as authlib validated it, or the answer that refuses it."""
         data = request.payload.data
+        state = data.get("state", "")
         if not _visible(request):
             return self._error_page(NOT_VISIBLE)
         if "openid" in (data.get("scope") or "").split() and not data.get("redirect_uri"):
             return self._error_page("redirect_uri is required (OpenID Connect Core 3.1.2.1).")
         try:
-            grant = self._server.get_consent_grant(request, end_user=None)
+            grant = self._server.get_consent_grant(request, end_user=signed_in)
         except oauth_errors.OAuth2Error as error:
             if not error.redirect_uri:
                 return self._error_page(error.get_error_description() or error.error)
             failed = {"error": error.error, **self._description(error)}
-            return self._redirect(
-                self._back_to_client(error.redirect_uri, failed, data.get("state", ""))
-            )
-        redirect_uri = grant.redirect_uri
+            return self._redirect(self._back_to_client(error.redirect_uri, failed, state))
         for name, code in _UNSUPPORTED:
             if name in data:
                 refused = {"error": code, "error_description": f"'{name}' is not supported."}
-                return self._redirect(
-                    self._back_to_client(redirect_uri, refused, data.get("state", ""))
-                )
-        request_id = secrets.token_urlsafe(32)
+                return self._redirect(self._back_to_client(grant.redirect_uri, refused, state))
         max_age = data.get("max_age", "")
-        pending = AuthorizationRequest(
+        return AuthorizationRequest(
             client_id=grant.client.record.id,
-            redirect_uri=redirect_uri,
+            redirect_uri=grant.redirect_uri,
             scope=request.scope or "",
-            state=data.get("state", ""),
+            state=state,
             nonce=data.get("nonce", ""),
             code_challenge=data["code_challenge"],
             prompt=data.get("prompt", ""),
             max_age=int(max_age) if max_age.isdecimal() and len(max_age) < 10 else -1,
             expires_at=int(self._clock()) + REQUEST_SECONDS,
         )
-        self._store.put_authorization_request(_hash(request_id), pending)
-        return self._redirect(f"{self.issuer}/?{urlencode({'request_id': request_id})}")
+
+    def _without_page(
+        self,
+        pending: AuthorizationRequest,
+        signed_in: SessionRecord | None,
+        hint: str,
+        http: HttpRequest,
+    ) -> HttpAnswer | None:
+        """The answer when the browser's sign-in settles the request without the page:
+        a code at once (signed in, as the hinted user, recently enough for ``max_age``
+        and ``prompt=login``, and these scopes allowed before), or for ``prompt=none``
+        the error that says what is missing (OIDC Core 3.1.2.6). None: ask on the page."""
+        prompts = set(pending.prompt.split())
+        hinted = self.tokens.id_token_hint(hint) if hint else None
+        if hint and hinted is None:
+            refused = {"error": "invalid_request", "error_description": "Bad id_token_hint."}
+            return self._redirect(
+                self._back_to_client(pending.redirect_uri, refused, pending.state)
+            )
+        error = "login_required"
+        if signed_in is not None:
+            auth_time = signed_in.auth_time or signed_in.created_at
+            same_user = hinted is None or hinted["sub"] == signed_in.user_id
+            consent = self._store.get_consent(signed_in.user_id, pending.client_id)
+            remembered = (
+                consent is not None
+                and set(pending.scope.split()) <= set(consent.scope.split())
+                and not prompts & {"consent", "select_account"}
+            )
+            fresh = not self._stale(pending, auth_time)
+            if same_user and fresh and remembered:
+                return self._redirect(
+                    self._issue_code(pending, signed_in.user_id, auth_time, http.device)
+                )
+            if same_user and fresh:
+                error = "consent_required"
+        if "none" not in prompts:
+            return None
+        refused = {"error": error, "error_description": "The user must sign in on the page."}
+        return self._redirect(self._back_to_client(pending.redirect_uri, refused, pending.state))
 
     @staticmethod
     def _description(error: oauth_errors.OAuth2Error) -> dict[str, str]:

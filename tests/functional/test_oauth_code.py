@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import urlencode
 
@@ -257,6 +258,7 @@ def provider_at(offset: float) -> Provider:
     svc = wiring.get()
     return Provider(
         svc.store,
+        browser=svc.browser,
         clients=svc.clients,
         accounts=svc.accounts,
         sessions=svc.sessions,
@@ -514,3 +516,101 @@ def test_consent_is_remembered_for_the_same_scopes_unless_prompt_consent(
     assert wider["remembered"] is False
     _, asked = request_of(client, user["access_token"], scope="openid", prompt="consent")
     assert asked["remembered"] is False
+
+
+# ------------------------------------------------------------------ the browser's sign-in
+
+
+def page_sign_in(api: Api, username: str) -> tuple[str, str]:
+    """Sign in as the web page does (refresh cookie mode): the access token and the
+    provider's browser sign-in cookie it set."""
+    answer = api.post(
+        "/login", {"username": username, "password": PASSWORD, "refresh_cookie": True}
+    )
+    assert answer.status_code == 200, answer.body
+    # The test client hands multi-value headers over as lists (API Gateway: one
+    # Set-Cookie header per cookie).
+    set_cookie = next(v for k, v in answer.headers.items() if k.lower() == "set-cookie")
+    assert isinstance(set_cookie, list) and len(set_cookie) == 2
+    jar: SimpleCookie = SimpleCookie()
+    for line in set_cookie:
+        jar.load(line)
+    signin = jar["gh_signin"]
+    assert signin["httponly"] and signin["secure"] and signin["samesite"] == "Lax"
+    assert signin["path"] == "/oauth2"
+    return answer.json_body["access_token"], signin.value
+
+
+def with_cookie(client: Client, cookie: str, **params: str) -> Any:
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": client.client_id,
+            "redirect_uri": client.redirect_uri,
+            "scope": "openid email",
+            "state": "s",
+            "nonce": "n",
+            "code_challenge": s256(client.verifier),
+            "code_challenge_method": "S256",
+            **params,
+        }
+    )
+    return client.api.client.request(
+        "GET", "/oauth2/authorize?" + query, headers={"Cookie": f"gh_signin={cookie}"}
+    )
+
+
+def test_oidcc_prompt_none_logged_in_gives_a_code_at_once_after_a_first_consent(
+    api: Api, client: Client, user: dict[str, Any]
+) -> None:
+    token, cookie = page_sign_in(api, user["username"])
+    needs_consent = query_of(str(header(with_cookie(client, cookie, prompt="none"), "Location")))
+    assert needs_consent["error"] == "consent_required"
+    sign_in(client, token, scope="openid email")
+
+    answer = with_cookie(client, cookie, prompt="none")
+
+    back = query_of(str(header(answer, "Location")))
+    assert "code" in back and back["state"] == "s"
+    tokens = client.exchange(back["code"]).json_body
+    claims = id_token_claims(api, tokens["id_token"], client.client_id)
+    assert claims["sub"] == user["user"]["id"] and claims["nonce"] == "n"
+    # Without prompt=none too: a signed-in browser with a remembered consent goes straight back.
+    assert "code" in query_of(str(header(with_cookie(client, cookie), "Location")))
+
+
+def test_oidcc_id_token_hint_of_another_user_with_prompt_none_is_login_required(
+    api: Api,
+    client: Client,
+    user: dict[str, Any],
+    new_user: Callable[..., dict[str, Any]],
+    login: Callable[[str, str], dict[str, Any]],
+) -> None:
+    token, cookie = page_sign_in(api, user["username"])
+    mine, _ = sign_in(client, token, scope="openid email")
+    assert "code" in query_of(
+        str(
+            header(
+                with_cookie(client, cookie, prompt="none", id_token_hint=mine["id_token"]),
+                "Location",
+            )
+        )
+    )
+    other = new_user()
+    theirs, _ = sign_in(client, login(other["username"], PASSWORD)["access_token"])
+    refused = with_cookie(client, cookie, prompt="none", id_token_hint=theirs["id_token"])
+    assert query_of(str(header(refused, "Location")))["error"] == "login_required"
+
+
+def test_a_logged_out_or_forged_browser_sign_in_counts_for_nothing(
+    api: Api, client: Client, user: dict[str, Any]
+) -> None:
+    token, cookie = page_sign_in(api, user["username"])
+    sign_in(client, token, scope="openid email")
+    forged = cookie[:-3] + ("AAA" if not cookie.endswith("AAA") else "BBB")
+    assert query_of(str(header(with_cookie(client, forged, prompt="none"), "Location")))[
+        "error"
+    ] == ("login_required")
+    assert api.post("/logout", token=token).status_code == 204
+    after = with_cookie(client, cookie, prompt="none")
+    assert query_of(str(header(after, "Location")))["error"] == "login_required"
