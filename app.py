@@ -382,13 +382,13 @@ def _oauth_request() -> HttpRequest:
 
 @app.route("/oauth2/authorize", content_types=[http.FORM, http.JSON])
 def oauth_authorize() -> Response:
-    return http.oauth_response(wiring.get().oauth.authorize(_oauth_request()))
+    return http.oauth_response(_request(), wiring.get().oauth.authorize(_oauth_request()))
 
 
 @app.route("/oauth2/authorize", methods=["POST"], content_types=[http.FORM])
 def oauth_authorize_form() -> Response:
     """The same request as a form post (OIDC Core 3.1.2.1: GET and POST both)."""
-    return http.oauth_response(wiring.get().oauth.authorize(_oauth_request()))
+    return http.oauth_response(_request(), wiring.get().oauth.authorize(_oauth_request()))
 
 
 @app.route("/oauth2/requests/{request_id}", authorizer=bearer)
@@ -441,19 +441,19 @@ def _oauth_form(answer: Callable[[Provider, HttpRequest], HttpAnswer]) -> Respon
     try:
         request = _oauth_request()
     except errors.ValidationError as error:
-        return http.oauth_response(oauth_error("invalid_request", error.detail))
-    return http.oauth_response(answer(wiring.get().oauth, request))
+        return http.oauth_response(_request(), oauth_error("invalid_request", error.detail))
+    return http.oauth_response(_request(), answer(wiring.get().oauth, request))
 
 
 @app.route("/oauth2/logout", content_types=[http.FORM, http.JSON])
 def oauth_logout() -> Response:
-    return http.oauth_response(wiring.get().oauth.logout(_oauth_request()))
+    return http.oauth_response(_request(), wiring.get().oauth.logout(_oauth_request()))
 
 
 @app.route("/oauth2/logout", methods=["POST"], content_types=[http.FORM])
 def oauth_logout_form() -> Response:
     """RP-Initiated Logout 2: GET and POST both."""
-    return http.oauth_response(wiring.get().oauth.logout(_oauth_request()))
+    return http.oauth_response(_request(), wiring.get().oauth.logout(_oauth_request()))
 
 
 @app.route("/oauth2/userinfo", content_types=[http.FORM, http.JSON])

@@ -220,8 +220,10 @@ def oauth_request(request: Request, url: str, *, max_bytes: int) -> HttpRequest:
     )
 
 
-def oauth_response(answer: HttpAnswer) -> Response:
+def oauth_response(request: Request, answer: HttpAnswer) -> Response:
     headers: dict[str, str | list[str]] = dict(answer.headers)
+    if answer.signed_out:
+        headers["Set-Cookie"] = _dropped_cookies(request)
     return Response(body=answer.body, status_code=answer.status, headers=headers)
 
 
@@ -302,8 +304,12 @@ def signin_cookie(request: Request, value: str, max_age: int) -> str:
 def signed_out(request: Request) -> Response:
     """204, and the refresh and sign-in cookies (if the browser holds them) are dropped."""
     response = no_content()
-    response.headers["Set-Cookie"] = [refresh_cookie(request, "", 0), signin_cookie(request, "", 0)]
+    response.headers["Set-Cookie"] = _dropped_cookies(request)
     return response
+
+
+def _dropped_cookies(request: Request) -> list[str]:
+    return [refresh_cookie(request, "", 0), signin_cookie(request, "", 0)]
 
 
 def token_response_for(

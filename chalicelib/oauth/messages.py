@@ -35,6 +35,8 @@ class HttpAnswer:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: str = ""
+    #: The browser signed out (RP-initiated logout): drop its Gatehouse cookies.
+    signed_out: bool = False
 
 
 def oauth_error(error: str, description: str, status: int = 400) -> HttpAnswer:

@@ -23,6 +23,7 @@ import json
 import secrets
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
@@ -622,11 +623,17 @@ class Provider:
             return self._error_page("post_logout_redirect_uri is not registered for this client.")
         if claims is not None and claims.get("sid"):
             self._store.delete_session(str(claims["sub"]), str(claims["sid"]))
+        # The user's session at Gatehouse (the browser's sign-in) ends too, unless the
+        # hint names someone else: after this, prompt=none is login_required.
+        browser = self.browser.session_of(http.headers)
+        if browser is not None and (claims is None or claims["sub"] == browser.user_id):
+            self._store.delete_session(browser.user_id, browser.id)
         if redirect:
             params = [("state", data["state"])] if data.get("state") else []
             location = add_params_to_uri(redirect, params) if params else redirect
-            return HttpAnswer(302, {"Location": location, "Cache-Control": "no-store"})
-        return self._signed_out_page()
+            headers = {"Location": location, "Cache-Control": "no-store"}
+            return HttpAnswer(302, headers, signed_out=True)
+        return replace(self._signed_out_page(), signed_out=True)
 
     @staticmethod
     def _signed_out_page() -> HttpAnswer:

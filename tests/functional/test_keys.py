@@ -21,6 +21,7 @@ from chalicelib.crypto.keys import KeyDocument, LocalKeyFile
 from chalicelib.platform.config import Settings
 from tests.assertions import assert_problem, header
 from tests.conftest import Api
+from tests.functional.oauthflow import register_client, sign_in
 
 PASSWORD = "correct horse battery staple"
 JWK_FIELDS = {"kty", "kid", "alg", "use", "n", "e"}
@@ -277,3 +278,30 @@ def test_the_signing_key_cannot_be_retired(own_keys: OwnKeys) -> None:
         own_keys.retire(document.signing_kid)
 
     assert own_keys.file.read() == document
+
+
+def test_oidcc_server_rotate_keys_id_tokens_use_the_new_key_and_old_ones_still_verify(
+    api: Api, own_keys: OwnKeys, user_login: Callable[[], dict[str, Any]]
+) -> None:
+    own_keys.container()
+    client = register_client(api)
+    before, _ = sign_in(client, user_login()["access_token"])
+    rotated = own_keys.rotate()
+    own_keys.container()  # a fresh container reads the rotated ring
+
+    after, _ = sign_in(client, user_login()["access_token"])
+
+    assert kid_of(after["id_token"]) == rotated.signing_kid != kid_of(before["id_token"])
+    keys = jwt.PyJWKSet.from_dict(fetch_jwks(api))
+    issuer = wiring.get().settings.issuer
+    for tokens in (before, after):
+        key = next(k for k in keys.keys if k.key_id == kid_of(tokens["id_token"]))
+        claims = jwt.decode(
+            tokens["id_token"],
+            key.key,
+            algorithms=["RS256"],
+            audience=client.client_id,
+            issuer=issuer,
+        )
+        assert claims["aud"] == client.client_id
+        assert api.get("/oauth2/userinfo", token=tokens["access_token"]).status_code == 200

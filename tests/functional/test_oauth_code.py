@@ -614,3 +614,21 @@ def test_a_logged_out_or_forged_browser_sign_in_counts_for_nothing(
     assert api.post("/logout", token=token).status_code == 204
     after = with_cookie(client, cookie, prompt="none")
     assert query_of(str(header(after, "Location")))["error"] == "login_required"
+
+
+def test_rp_initiated_logout_ends_the_browsers_sign_in_too(
+    api: Api, client: Client, user: dict[str, Any]
+) -> None:
+    token, cookie = page_sign_in(api, user["username"])
+    tokens, _ = sign_in(client, token, scope="openid email")
+    answer = client.api.client.request(
+        "GET",
+        "/oauth2/logout?" + urlencode({"id_token_hint": tokens["id_token"]}),
+        headers={"Cookie": f"gh_signin={cookie}"},
+    )
+    assert answer.status_code == 200
+    dropped = next(v for k, v in answer.headers.items() if k.lower() == "set-cookie")
+    assert any(c.startswith("gh_signin=;") and "Max-Age=0" in c for c in dropped)
+    assert_problem(api.get("/protected", token=token), 401, "invalid_token")
+    after = with_cookie(client, cookie, prompt="none")
+    assert query_of(str(header(after, "Location")))["error"] == "login_required"
