@@ -9,14 +9,17 @@ here: the dashboard pays for no protocol import.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from chalicelib.accounts.sessions import Device
 from chalicelib.crypto.tokens import is_id
 from chalicelib.oauth.clients import Clients
-from chalicelib.platform import errors
+from chalicelib.platform import errors, observability
 from chalicelib.store.table import Store
+
+_log = logging.getLogger("gatehouse")
 
 
 class ConnectedApps:
@@ -55,3 +58,5 @@ class ConnectedApps:
         event = device.event(user_id, "app_access_removed", "success", self._clock())
         if not is_id(client_id) or not self._store.remove_app(user_id, client_id, event=event):
             raise errors.NotFound("No such connected app.")
+        removed = {"user_id": user_id, "client_id": client_id}
+        observability.count(_log, "OAuthAccessRemoved", removed)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 from collections.abc import Callable, Iterable
@@ -23,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chalicelib.crypto.tokens import is_id, new_id
-from chalicelib.platform import errors
+from chalicelib.platform import errors, observability
 from chalicelib.store.items import ClientRecord
 from chalicelib.store.table import Store
 
@@ -37,6 +38,7 @@ DEFAULT_GRANT_TYPES = (AUTHORIZATION_CODE, REFRESH_TOKEN)
 MAX_NAME_LENGTH = 100
 MAX_URI_LENGTH = 2000
 MAX_URIS = 20
+_log = logging.getLogger("gatehouse")
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 #: A DNS name or an IP literal (``urlsplit`` lowercases the host and strips IPv6 brackets).
 _HOST = re.compile(r"[a-z0-9.-]+|[0-9a-f:.]+")
@@ -112,6 +114,14 @@ def _grants(grant_types: Iterable[str], public: bool, redirect_uris: tuple[str, 
     return " ".join(chosen)
 
 
+def _audit(client_id: str, change: str, **fields: Any) -> None:
+    """One audit line (and ``OAuthClientChanged`` metric) per change to a client: never
+    the secret or its hash."""
+    observability.count(
+        _log, "OAuthClientChanged", {"client_id": client_id, "change": change, **fields}
+    )
+
+
 def public_client(client: ClientRecord) -> dict[str, Any]:
     """A client as the operator's commands print it: never its secret or the hash."""
     return {
@@ -160,6 +170,7 @@ class Clients:
         )
         if not self._store.put_client(client):
             raise errors.GatehouseError("A client with that id already exists.")
+        _audit(client.id, "created", name=client.name, grant_types=grants, public=client.public)
         return client, secret
 
     @staticmethod
@@ -179,6 +190,7 @@ class Clients:
     def delete(self, client_id: str) -> None:
         if not is_id(client_id) or not self._store.delete_client(client_id):
             raise errors.NotFound("No such client.")
+        _audit(client_id, "deleted")
 
     def rotate_secret(self, client_id: str) -> str:
         """A new secret for a confidential client; the old one stops working at once."""
@@ -188,6 +200,7 @@ class Clients:
         )
         if not rotated:
             raise errors.NotFound("No such confidential client.")
+        _audit(client_id, "secret_rotated")
         return secret
 
     @staticmethod

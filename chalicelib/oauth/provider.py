@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import html
 import json
+import logging
 import secrets
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -50,7 +51,7 @@ from chalicelib.oauth.clients import AUTHORIZATION_CODE, REFRESH_TOKEN, Clients
 from chalicelib.oauth.discovery import CLIENT_AUTH_METHODS, SCOPES
 from chalicelib.oauth.messages import HttpAnswer, HttpRequest, oauth_error
 from chalicelib.oauth.tokens import ClientAccess, ClientTokens
-from chalicelib.platform import errors
+from chalicelib.platform import errors, observability
 from chalicelib.store.items import (
     AuthorizationCode,
     AuthorizationRequest,
@@ -69,6 +70,7 @@ BEARER = "Bearer"
 _UNSUPPORTED = (("request", "request_not_supported"), ("request_uri", "request_uri_not_supported"))
 
 
+_log = logging.getLogger("gatehouse")
 NOT_VISIBLE = "The request holds characters OAuth does not allow."
 
 
@@ -860,6 +862,8 @@ class Provider:
             _hash(code), record, consent=consent, event=event
         ):
             raise errors.NotFound("The account no longer exists.")
+        granted = {"user_id": user.id, "client_id": pending.client_id, "scope": pending.scope}
+        observability.count(_log, "OAuthAuthorized", granted)
         return self._back_to_client(pending.redirect_uri, {"code": code}, pending.state)
 
     # ------------------------------------------------------------ the token endpoint
@@ -879,9 +883,22 @@ class Provider:
         return _Code(claim.code, code_hash)
 
     def token(self, http: HttpRequest) -> HttpAnswer:
-        """The token endpoint: RFC 6749 5.1 answers, 5.2 errors."""
+        """The token endpoint: RFC 6749 5.1 answers, 5.2 errors; each counted
+        (``OAuthTokenIssued`` by grant type, ``OAuthTokenError`` by error code, and
+        ``OAuthClientRefused`` for the invalid_grant and invalid_client the alarm
+        watches)."""
         request = _Request(http)
+        grant_type = (request.payload.data.get("grant_type") or "")[:40]
         if not _visible(request):
-            return oauth_error("invalid_request", NOT_VISIBLE)
-        answer: HttpAnswer = self._server.create_token_response(request)
+            answer = oauth_error("invalid_request", NOT_VISIBLE)
+        else:
+            answer = self._server.create_token_response(request)
+        fields = {"client_id": (request.payload.client_id or "")[:64], "grant_type": grant_type}
+        if answer.status == 200:
+            observability.count(_log, "OAuthTokenIssued", fields, ("GrantType", grant_type))
+            return answer
+        error = str(json.loads(answer.body).get("error", ""))
+        observability.count(_log, "OAuthTokenError", {**fields, "error": error}, ("Error", error))
+        if error in ("invalid_grant", "invalid_client"):
+            observability.count(_log, "OAuthClientRefused", {**fields, "error": error})
         return answer

@@ -57,21 +57,24 @@ def configure(logger: logging.Logger) -> None:
     logger.propagate = False
 
 
-def emf(metrics: Sequence[str]) -> dict[str, Any]:
-    """The EMF fields that count each of ``metrics`` once, by stage."""
+def emf(metrics: Sequence[str], by: tuple[str, str] | None = None) -> dict[str, Any]:
+    """The EMF fields that count each of ``metrics`` once, by stage, and also by stage
+    and ``by`` (a dimension's name and value: an OAuth error code, say) when given."""
     stage = os.environ.get("GATEHOUSE_STAGE", "dev")
+    dimensions = [["Stage"], ["Stage", by[0]]] if by else [["Stage"]]
     return {
         "_aws": {
             "Timestamp": int(time.time() * 1000),
             "CloudWatchMetrics": [
                 {
                     "Namespace": NAMESPACE,
-                    "Dimensions": [["Stage"]],
+                    "Dimensions": dimensions,
                     "Metrics": [{"Name": name, "Unit": "Count"} for name in metrics],
                 }
             ],
         },
         "Stage": stage,
+        **({by[0]: by[1]} if by else {}),
         **dict.fromkeys(metrics, 1),
     }
 
@@ -81,9 +84,15 @@ def emf(metrics: Sequence[str]) -> dict[str, Any]:
 AUDIT = "audit"
 
 
-def count(logger: logging.Logger, metric: str, fields: dict[str, Any]) -> None:
-    """A security event worth a metric of its own (refresh reuse), as one audit line."""
-    logger.warning(metric, extra={_FIELDS: {**fields, **emf([metric]), AUDIT: True}})
+def count(
+    logger: logging.Logger,
+    metric: str,
+    fields: dict[str, Any],
+    by: tuple[str, str] | None = None,
+) -> None:
+    """A security event worth a metric of its own (refresh reuse), as one audit line;
+    ``by`` also counts it under one more dimension (see ``emf``)."""
+    logger.warning(metric, extra={_FIELDS: {**fields, **emf([metric], by), AUDIT: True}})
 
 
 def gauge(logger: logging.Logger, metric: str, value: float, fields: dict[str, Any]) -> None:

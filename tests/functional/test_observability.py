@@ -16,6 +16,7 @@ from tests.assertions import header
 from tests.conftest import Api
 from tests.functional import passkeys
 from tests.functional.lifecycle import PASSWORD as LIFECYCLE_PASSWORD
+from tests.functional.oauthflow import Client, register_client, sign_in
 from tests.webauthn_authenticator import Authenticator
 
 PASSWORD = "plum tangerine harbour 42"
@@ -272,3 +273,35 @@ def test_passkey_lines_are_emf_metrics_and_audit_lines_with_events_to_match(
     for secret in secrets:
         if isinstance(secret, str) and len(secret) > 8:
             assert secret not in text
+
+
+def test_the_token_endpoint_counts_grants_and_errors_and_logs_no_secret(
+    api: Api, logs: Captured, new_user: Callable[..., dict[str, Any]]
+) -> None:
+    client = register_client(api)
+    made = new_user(password=PASSWORD)
+    token = api.post("/login", {"username": made["username"], "password": PASSWORD}).json_body[
+        "access_token"
+    ]
+    tokens, back = sign_in(client, token)
+    client.exchange(back["code"])  # reused: invalid_grant
+    wrong = Client(api, client.client_id, "not-the-secret", client.redirect_uri)
+    wrong.exchange("whatever")  # invalid_client
+
+    counted = metrics(logs)
+    assert counted.count("OAuthTokenIssued") == 1
+    assert counted.count("OAuthTokenError") == 2
+    assert counted.count("OAuthClientRefused") == 2
+    assert counted.count("OAuthAuthorized") == 1
+    assert counted.count("OAuthClientChanged") == 1
+    errors = [line for line in logs.parsed() if line.get("msg") == "OAuthTokenError"]
+    assert sorted(line["Error"] for line in errors) == ["invalid_client", "invalid_grant"]
+    assert all(line["audit"] is True for line in errors)
+    text = "\n".join(logs.lines)
+    for secret in (
+        str(client.secret),
+        tokens["access_token"],
+        tokens["refresh_token"],
+        back["code"],
+    ):
+        assert secret not in text

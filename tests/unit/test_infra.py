@@ -177,6 +177,7 @@ def test_the_alarms(template: dict[str, Any]) -> None:
         "RefreshReuse",
         "PasskeyCloned",
         "SigningKeyAgeOverPeriod",
+        "OAuthClientRefused",
     }
     for props in gatehouse.values():
         assert props["Dimensions"] == [{"Name": "Stage", "Value": {"Ref": "Stage"}}]
