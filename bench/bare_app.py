@@ -30,8 +30,10 @@ def build(
     audience: str,
     issuer: str,
     session_alive: Callable[[], bool],
+    required: list[str] = _REQUIRED_CLAIMS,
 ) -> Chalice:
-    """A fresh app whose one route answers as ``/protected`` does for a valid token."""
+    """A fresh app whose one route answers as ``/protected`` does for a valid token (or,
+    with ``required`` an OAuth client's claims, as userinfo does: bench/oauth.py)."""
     app = Chalice(app_name="bench-bare", configure_logs=False)
 
     @app.route(PATH)
@@ -47,11 +49,11 @@ def build(
             audience=audience,
             issuer=issuer,
             leeway=LEEWAY_SECONDS,
-            options={"require": _REQUIRED_CLAIMS},
+            options={"require": required},
         )
         if not session_alive():
             raise UnauthorizedError()
-        user = {"id": claims["sub"], "username": claims["username"]}
-        return {"message": f"Hello, {claims['username']}.", "user": user}
+        name = claims.get("username", "")
+        return {"message": f"Hello, {name}.", "user": {"id": claims["sub"], "username": name}}
 
     return app

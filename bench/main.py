@@ -21,6 +21,7 @@ from bench import (
     fixture,
     inprocess,
     mfa,
+    oauth,
     package,
     passkeys,
     refresh,
@@ -55,6 +56,8 @@ def main(argv: list[str]) -> int:
         refresh.measure(fx, report)
         _step("passkey sign-in: its DynamoDB calls; POST /passkeys/login vs ES256 + the same")
         passkeys.measure(fx, report)
+        _step("OAuth: the code exchange and userinfo vs their floors, round trips")
+        oauth.measure(fx, report)
         _step("DynamoDB calls of to-do reads")
         todoreads.measure(fx, report)
         _step("POST /login: unknown user, wrong password, right password")
