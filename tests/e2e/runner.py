@@ -27,6 +27,8 @@ class Runner:
     port: int
     log: Path
     outbox: Path
+    #: The runner's environment: what ``scripts.admin`` needs to reach the same table.
+    environment: dict[str, str]
 
     @property
     def url(self) -> str:
@@ -56,10 +58,11 @@ def wait_until_healthy(runner: Runner) -> None:
 
 @contextmanager
 def serve(dynamodb: DynamoDBLocal, directory: Path, **settings: str) -> Iterator[Runner]:
-    """``scripts/serve.py`` on a free port, with its key file, outbox and log in
-    ``directory`` and ``settings`` in its environment; killed on exit if it is still
-    running."""
-    port = free_port()
+    """``scripts/serve.py`` on a free port (``PORT`` when ``settings`` name it: for a
+    setting that must contain the port, like ``ISSUER``), with its key file, outbox and
+    log in ``directory`` and ``settings`` in its environment; killed on exit if it is
+    still running."""
+    port = int(settings["PORT"]) if "PORT" in settings else free_port()
     outbox = directory / "outbox"
     env = {
         **os.environ,
@@ -83,7 +86,7 @@ def serve(dynamodb: DynamoDBLocal, directory: Path, **settings: str) -> Iterator
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
-    started = Runner(process, port, log, outbox)
+    started = Runner(process, port, log, outbox, env)
     try:
         wait_until_healthy(started)
         yield started
