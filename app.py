@@ -44,6 +44,8 @@ app.register_middleware(
     middleware.middleware_for(app, lambda: wiring.get().settings.cors_origins), "http"
 )
 
+#: Content types an OAuth form endpoint lets through, to answer RFC 6749 JSON itself.
+ANY_TYPE = "*/*"
 FORGOT_ANSWER = {"message": "If that address belongs to an account, a reset link is on its way."}
 #: How long caches may keep the JWKS and discovery documents. Short: a rotated-in key
 #: must reach verifiers before it signs (rotate, wait this long, then tokens use it).
@@ -421,23 +423,28 @@ def remove_app(client_id: str) -> Response:
     return http.no_content()
 
 
-@app.route("/oauth2/token", methods=["POST"], content_types=[http.FORM])
+@app.route("/oauth2/token", methods=["POST"], content_types=[http.FORM, ANY_TYPE])
 def oauth_token() -> Response:
     return _oauth_form(lambda provider, request: provider.token(request))
 
 
-@app.route("/oauth2/revoke", methods=["POST"], content_types=[http.FORM])
+@app.route("/oauth2/revoke", methods=["POST"], content_types=[http.FORM, ANY_TYPE])
 def oauth_revoke() -> Response:
     return _oauth_form(lambda provider, request: provider.revoke(request))
 
 
-@app.route("/oauth2/introspect", methods=["POST"], content_types=[http.FORM])
+@app.route("/oauth2/introspect", methods=["POST"], content_types=[http.FORM, ANY_TYPE])
 def oauth_introspect() -> Response:
     return _oauth_form(lambda provider, request: provider.introspect(request))
 
 
 def _oauth_form(answer: Callable[[Provider, HttpRequest], HttpAnswer]) -> Response:
-    """An endpoint that answers RFC 6749 JSON errors, a malformed form included."""
+    """An endpoint that answers RFC 6749 JSON errors, for a body that is not a form or a
+    malformed one too (these routes take any content type so that Chalice's 415 problem
+    never answers an OAuth client)."""
+    if not http.is_form(_request()):
+        refused = oauth_error("invalid_request", f"Send the parameters as {http.FORM}.")
+        return http.oauth_response(_request(), refused)
     try:
         request = _oauth_request()
     except errors.ValidationError as error:

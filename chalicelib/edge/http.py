@@ -183,11 +183,16 @@ FORM = "application/x-www-form-urlencoded"
 MAX_FORM_FIELDS = 50
 
 
+def is_form(request: Request) -> bool:
+    """Whether the body is declared ``application/x-www-form-urlencoded``."""
+    content_type = str(request.headers.get("content-type", "")).split(";")[0].strip().lower()
+    return content_type == FORM
+
+
 def form_values(request: Request, *, max_bytes: int) -> dict[str, list[str]]:
     """A form body's fields, every value of a repeated name kept; ``{}`` when the body
     is not a form (a GET). Too large, not UTF-8 or too many fields: ``ValidationError``."""
-    content_type = str(request.headers.get("content-type", "")).split(";")[0].strip().lower()
-    if content_type != FORM:
+    if not is_form(request):
         return {}
     raw = request.raw_body
     data = raw if isinstance(raw, bytes) else raw.encode("utf-8")

@@ -433,9 +433,11 @@ def _answer(status: int, body: Any, headers: list[tuple[str, str]]) -> HttpAnswe
     answer = dict(headers)
     if isinstance(body, dict):
         if body.get("error") == "invalid_client":
-            # RFC 6749 5.2: 401 with the scheme a client may authenticate with.
+            # RFC 6749 5.2: 401 with the scheme a client may authenticate with (and our
+            # words: authlib's lists the methods as Python text).
             status = 401
-            answer.setdefault("WWW-Authenticate", 'Basic realm="gatehouse"')
+            body = {**body, "error_description": "Client authentication failed."}
+            answer["WWW-Authenticate"] = 'Basic realm="gatehouse"'
         answer["Content-Type"] = "application/json"
         answer["Cache-Control"] = "no-store"
         return HttpAnswer(status, answer, json.dumps(body))
@@ -572,7 +574,8 @@ class Provider:
                 "token_type": BEARER,
             }
         session = token.session
-        assert session is not None  # a live refresh token has its session
+        if session is None:  # a live refresh token always has its session
+            return {"active": False}
         return {
             "sub": session.user_id,
             "client_id": session.client_id,
@@ -580,7 +583,7 @@ class Provider:
             "exp": session.expires_at,
             "iat": session.last_used_at,
             "iss": self.issuer,
-            "token_type": "refresh_token",
+            "token_type": REFRESH_TOKEN,
         }
 
     def end_client_session(self, session: SessionRecord) -> None:

@@ -632,3 +632,14 @@ def test_rp_initiated_logout_ends_the_browsers_sign_in_too(
     assert_problem(api.get("/protected", token=token), 401, "invalid_token")
     after = with_cookie(client, cookie, prompt="none")
     assert query_of(str(header(after, "Location")))["error"] == "login_required"
+
+
+@pytest.mark.parametrize("path", ["/oauth2/token", "/oauth2/revoke", "/oauth2/introspect"])
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain", None])
+def test_a_body_that_is_not_a_form_gets_an_rfc_6749_error_not_a_problem(
+    api: Api, path: str, content_type: str | None
+) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    answer = api.client.request("POST", path, headers=headers, body=b'{"grant_type": "x"}')
+    body = oauth_error(answer, 400, "invalid_request")
+    assert "application/x-www-form-urlencoded" in body["error_description"]
