@@ -407,6 +407,13 @@ class _Introspection(_TokenLookup, IntrospectionEndpoint):  # type: ignore[misc]
         super().__init__()
         self.provider = provider
 
+    def query_token(self, token_string: str, token_type_hint: str | None) -> _Held | None:
+        """As for revocation, and a token of a deleted client is inactive at once."""
+        held = self.provider.held_token(token_string)
+        if held is not None and held.alive and self.provider.clients.get(held.client_id) is None:
+            held.alive = False
+        return held
+
     def check_permission(self, token: _Held, client: _Client, request: OAuth2Request) -> bool:
         return token.check_client(client) or not client.record.public
 

@@ -309,3 +309,15 @@ def test_removing_one_users_app_leaves_another_users_tokens(
     assert api.request("DELETE", f"/me/apps/{client.client_id}", token=mine).status_code == 204
     assert api.get("/oauth2/userinfo", token=theirs["access_token"]).status_code == 200
     assert_problem(api.request("DELETE", "/me/apps/not-an-id", token=mine), 404, "not_found")
+
+
+def test_deleting_a_client_makes_its_tokens_inactive_and_unrefreshable(
+    api: Api, client: Client, user_token: str
+) -> None:
+    tokens, _ = sign_in(client, user_token)
+    resource_server = register_client(api)
+    wiring.get().clients.delete(client.client_id)
+    assert introspect(resource_server, tokens["access_token"]) == {"active": False}
+    assert introspect(resource_server, tokens["refresh_token"]) == {"active": False}
+    form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    assert client.token(form).status_code == 401
