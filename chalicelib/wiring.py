@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -213,6 +214,10 @@ class Services:
     def oauth(self) -> Provider:
         """The OpenID Provider, built on the first OAuth request: it imports authlib,
         which no other route (and no authorizer call) pays for."""
+        return self.provider_with(time.time)
+
+    def provider_with(self, clock: Callable[[], float]) -> Provider:
+        """A provider on these services with its own clock (``oauth`` uses the real one)."""
         from chalicelib.oauth.provider import Provider  # noqa: PLC0415 - lazy: cold start
 
         return Provider(
@@ -222,7 +227,7 @@ class Services:
             accounts=self.accounts,
             sessions=self.sessions,
             tokens=self.client_tokens,
-            clock=time.time,
+            clock=clock,
         )
 
     @functools.cached_property

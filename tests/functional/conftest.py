@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -33,3 +34,13 @@ def person(
 ) -> SignIn:
     """Sign in a fresh user, with a to-do client; call once per user a test needs."""
     return partial(sign_in, api, new_user, login)
+
+
+@pytest.fixture
+def user_token(
+    new_user: Callable[..., dict[str, Any]], login: Callable[[str, str], dict[str, Any]]
+) -> str:
+    """A fresh user with an email, signed in on the web page: their access token (the
+    bearer that decides an OAuth client's requests)."""
+    made = new_user(email=f"{time.time_ns()}@example.com")
+    return str(login(made["username"], PASSWORD)["access_token"])

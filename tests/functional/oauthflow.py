@@ -111,12 +111,18 @@ def consent(api: Api, token: str, location: str, decision: str = "allow") -> dic
     return query_of(decided.json_body["redirect_to"])
 
 
+def allowed(client: Client, token: str, **params: str) -> dict[str, str]:
+    """Authorize and allow as the user ``token`` belongs to: the query the client's
+    redirect URI receives (``code``, ``state``, ``iss``)."""
+    started = client.authorize(**params)
+    assert started.status_code == 302, started.body
+    return consent(client.api, token, str(header(started, "Location")))
+
+
 def sign_in(client: Client, token: str, **params: str) -> tuple[dict[str, Any], dict[str, str]]:
     """The whole flow as the user ``token`` belongs to: the token answer and the query
     the client received."""
-    started = client.authorize(**params)
-    assert started.status_code == 302, started.body
-    back = consent(client.api, token, str(header(started, "Location")))
+    back = allowed(client, token, **params)
     exchanged = client.exchange(back["code"])
     assert exchanged.status_code == 200, exchanged.body
     return exchanged.json_body, back

@@ -26,6 +26,7 @@ from tests.conftest import Api
 from tests.functional.oauthflow import (
     REDIRECT_URI,
     Client,
+    allowed,
     basic,
     consent,
     query_of,
@@ -214,8 +215,7 @@ def test_plain_oauth_without_openid_gives_no_id_token(client: Client, user: dict
 
 
 def test_oidcc_server_client_secret_post(client: Client, user: dict[str, Any]) -> None:
-    started = client.authorize()
-    back = consent(client.api, user["access_token"], str(header(started, "Location")))
+    back = allowed(client, user["access_token"])
     form = {
         "grant_type": "authorization_code",
         "code": back["code"],
@@ -239,8 +239,7 @@ def test_a_public_client_exchanges_with_its_id_and_pkce_alone(
 def test_oidcc_codereuse_fails_and_ends_the_tokens_of_the_first_use(
     api: Api, client: Client, user: dict[str, Any]
 ) -> None:
-    started = client.authorize()
-    back = consent(api, user["access_token"], str(header(started, "Location")))
+    back = allowed(client, user["access_token"])
     first = client.exchange(back["code"])
     assert first.status_code == 200
     access = first.json_body["access_token"]
@@ -253,18 +252,9 @@ def test_oidcc_codereuse_fails_and_ends_the_tokens_of_the_first_use(
 
 
 def provider_at(offset: float) -> Provider:
-    """The app's provider on the app's store and sessions, with a clock ``offset``
-    seconds ahead (the only thing a test cannot wait for)."""
-    svc = wiring.get()
-    return Provider(
-        svc.store,
-        browser=svc.browser,
-        clients=svc.clients,
-        accounts=svc.accounts,
-        sessions=svc.sessions,
-        tokens=svc.client_tokens,
-        clock=lambda: time.time() + offset,
-    )
+    """The app's provider with a clock ``offset`` seconds ahead (the only thing a test
+    cannot wait for)."""
+    return wiring.get().provider_with(lambda: time.time() + offset)
 
 
 def exchange_at(offset: float, client: Client, code: str) -> dict[str, Any]:
@@ -289,8 +279,7 @@ def exchange_at(offset: float, client: Client, code: str) -> dict[str, Any]:
 def test_oidcc_codereuse_30seconds_still_ends_the_first_uses_tokens(
     api: Api, client: Client, user: dict[str, Any]
 ) -> None:
-    started = client.authorize()
-    back = consent(api, user["access_token"], str(header(started, "Location")))
+    back = allowed(client, user["access_token"])
     first = client.exchange(back["code"])
     assert first.status_code == 200
 
@@ -301,8 +290,7 @@ def test_oidcc_codereuse_30seconds_still_ends_the_first_uses_tokens(
 
 
 def test_a_code_expires_after_60_seconds(api: Api, client: Client, user: dict[str, Any]) -> None:
-    started = client.authorize()
-    back = consent(api, user["access_token"], str(header(started, "Location")))
+    back = allowed(client, user["access_token"])
     late = exchange_at(61, client, back["code"])
     assert late["status"] == 400 and late["error"] == "invalid_grant"
 
@@ -311,8 +299,7 @@ def test_the_wrong_verifier_or_redirect_uri_is_invalid_grant(
     api: Api, client: Client, user: dict[str, Any]
 ) -> None:
     for overrides in ({"code_verifier": "x" * 50}, {"redirect_uri": REDIRECT_URI + "x"}):
-        started = client.authorize()
-        back = consent(api, user["access_token"], str(header(started, "Location")))
+        back = allowed(client, user["access_token"])
         oauth_error(client.exchange(back["code"], **overrides), 400, "invalid_grant")
 
 
@@ -320,8 +307,7 @@ def test_oidcc_ensure_request_with_valid_pkce_succeeds_and_a_code_is_bound_to_it
     api: Api, client: Client, user: dict[str, Any]
 ) -> None:
     other = register_client(api)
-    started = client.authorize()
-    back = consent(api, user["access_token"], str(header(started, "Location")))
+    back = allowed(client, user["access_token"])
     stolen = Client(api, other.client_id, other.secret, REDIRECT_URI, client.verifier)
     oauth_error(stolen.exchange(back["code"]), 400, "invalid_grant")
 
@@ -329,8 +315,7 @@ def test_oidcc_ensure_request_with_valid_pkce_succeeds_and_a_code_is_bound_to_it
 def test_a_wrong_client_secret_is_401_invalid_client_with_basic_challenge(
     client: Client, user: dict[str, Any]
 ) -> None:
-    started = client.authorize()
-    back = consent(client.api, user["access_token"], str(header(started, "Location")))
+    back = allowed(client, user["access_token"])
     client.secret = "not-the-secret"
     answer = client.exchange(back["code"])
     oauth_error(answer, 401, "invalid_client")

@@ -38,14 +38,6 @@ def client(api: Api) -> Client:
     return Client(api, record.id, secret)
 
 
-@pytest.fixture
-def user_token(
-    new_user: Callable[..., dict[str, Any]], login: Callable[[str, str], dict[str, Any]]
-) -> str:
-    made = new_user(email=f"{time.time_ns()}@example.com")
-    return str(login(made["username"], PASSWORD)["access_token"])
-
-
 def post_form(client: Client, path: str, form: dict[str, str]) -> Any:
     headers = {"Content-Type": FORM}
     if client.secret:

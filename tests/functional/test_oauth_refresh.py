@@ -8,7 +8,6 @@ tokens do.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +15,7 @@ import pytest
 
 from tests.assertions import assert_problem, header
 from tests.conftest import Api
-from tests.functional.oauthflow import Client, consent, register_client, sign_in
+from tests.functional.oauthflow import Client, allowed, register_client, sign_in
 from tests.racing import all_at_once, statuses
 
 PASSWORD = "correct horse battery staple"
@@ -27,14 +26,6 @@ pytestmark = pytest.mark.usefixtures("keep_os_environ")
 @pytest.fixture
 def client(api: Api) -> Client:
     return register_client(api)
-
-
-@pytest.fixture
-def user_token(
-    new_user: Callable[..., dict[str, Any]], login: Callable[[str, str], dict[str, Any]]
-) -> str:
-    made = new_user(email=f"{time.time_ns()}@example.com")
-    return str(login(made["username"], PASSWORD)["access_token"])
 
 
 def refresh(client: Client, refresh_token: str, **extra: str) -> Any:
@@ -112,8 +103,7 @@ def test_a_first_party_refresh_token_is_refused_at_the_token_endpoint(
 def test_fifty_concurrent_exchanges_of_one_code_give_exactly_one_200(
     api: Api, client: Client, user_token: str
 ) -> None:
-    started = client.authorize()
-    back = consent(api, user_token, str(header(started, "Location")))
+    back = allowed(client, user_token)
 
     answers = all_at_once([lambda: client.exchange(back["code"])] * 50)
 
