@@ -373,7 +373,9 @@ def problem_document(error: errors.GatehouseError) -> dict[str, Any]:
 
 def problem_headers(error: errors.GatehouseError) -> dict[str, str]:
     headers = {"Content-Type": PROBLEM_JSON}
-    if isinstance(error, errors.InvalidToken):
+    if isinstance(error, errors.NoToken):
+        headers["WWW-Authenticate"] = "Bearer"
+    elif isinstance(error, errors.InvalidToken):
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     if error.retry_after is not None:
         headers["Retry-After"] = str(error.retry_after)

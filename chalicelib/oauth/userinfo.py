@@ -25,6 +25,8 @@ def presented_token(authorization: str, form: Mapping[str, Sequence[str]]) -> st
         raise errors.InvalidToken("Send the access token one way, not two (RFC 6750).")
     if len(in_form) == 1:
         return in_form[0]
+    if not authorization.strip():
+        raise errors.NoToken()
     return bearer_token(authorization)
 
 

@@ -106,6 +106,13 @@ class InvalidToken(GatehouseError):
     default_detail = "The access token is missing, invalid or expired."
 
 
+class NoToken(InvalidToken):
+    """No access token at all: still ``invalid_token``, but RFC 6750 3.1 asks that the
+    challenge then carry no error code (``WWW-Authenticate: Bearer``)."""
+
+    default_detail = "An access token is required."
+
+
 class LoginRequired(GatehouseError):
     """An OAuth request wants a fresher sign-in than the caller's (``prompt=login`` or
     ``max_age``): sign in again, then decide."""

@@ -628,3 +628,11 @@ def test_a_body_that_is_not_a_form_gets_an_rfc_6749_error_not_a_problem(
     answer = api.client.request("POST", path, headers=headers, body=b'{"grant_type": "x"}')
     body = oauth_error(answer, 400, "invalid_request")
     assert "application/x-www-form-urlencoded" in body["error_description"]
+
+
+def test_userinfo_without_any_token_challenges_without_an_error_code(api: Api) -> None:
+    answer = api.client.request("GET", "/oauth2/userinfo")
+    assert_problem(answer, 401, "invalid_token")
+    assert header(answer, "WWW-Authenticate") == "Bearer"
+    garbage = api.get("/oauth2/userinfo", token="garbage")
+    assert header(garbage, "WWW-Authenticate") == 'Bearer error="invalid_token"'
