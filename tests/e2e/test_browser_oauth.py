@@ -10,6 +10,7 @@ channel (the token exchange, userinfo) is plain HTTP to the runner.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -30,7 +31,7 @@ from tests.e2e.browser import (
     unique,
     view,
 )
-from tests.e2e.relying import Authorization, Backchannel, Registered, query_of, register_client
+from tests.e2e.relyingparty import Authorization, Backchannel, Registered, query_of, register_client
 from tests.e2e.runner import Runner
 
 pytestmark = pytest.mark.e2e
@@ -57,6 +58,16 @@ document.addEventListener("DOMContentLoaded", () => {
   }).observe(consent, { attributes: true, attributeFilter: ["hidden"] });
 });
 """
+
+
+#: The page's requests about an app's sign-in request (GET and POST).
+DECISIONS = re.compile(r"/oauth2/requests/[^/?]+$")
+LOGIN_REQUIRED = json.dumps(
+    {"type": "about:blank", "title": "Sign in again", "status": 401, "code": "login_required"}
+)
+UNAVAILABLE = json.dumps(
+    {"type": "about:blank", "title": "Unavailable", "status": 503, "code": "service_unavailable"}
+)
 
 
 @pytest.fixture(scope="module")
@@ -247,6 +258,7 @@ def test_connected_apps_lists_the_app_and_remove_access_ends_its_tokens(
     expect(app.get_by_test_id("app-scopes").locator("li")).to_have_text(SCOPE_WORDS)
     expect(app.get_by_test_id("app-details")).to_contain_text("last used")
     expect(by_id(page, "app-empty")).to_be_hidden()
+    screenshot(page, "dashboard-apps.png")
 
     app.get_by_role("button", name="Remove access").click()
 
@@ -271,6 +283,61 @@ def test_a_request_that_has_ended_says_so_in_plain_words(site: Site, page: Page,
     assert page.url == site.url
     page.get_by_role("button", name="Go to your dashboard").click()
     expect_dashboard(page, user)
+
+
+def test_an_allow_refused_as_login_required_asks_for_a_fresh_sign_in(
+    site: Site, page: Page, wiki: Registered, user: str
+) -> None:
+    """The API answers an allow from a sign-in the request finds too old (``max_age``
+    passed while the consent screen showed) with 401 ``login_required``; here that
+    answer is made once by Playwright, rather than waited for."""
+    sign_in_on_the_page(page, site, user)
+    request = authorization(site, wiki)
+    page.goto(request.url)
+    expect_consent(page, user)
+
+    refused: list[str] = []
+
+    def too_old(route: Route) -> None:
+        if route.request.method != "POST" or refused:
+            route.fallback()
+            return
+        refused.append(route.request.url)
+        route.fulfill(status=401, content_type="application/problem+json", body=LOGIN_REQUIRED)
+
+    page.route(DECISIONS, too_old)
+    by_id(page, "consent-allow").click()
+
+    expect(by_id(page, "login-context")).to_have_text(
+        f"{APP_NAME} asks you to sign in again to confirm it is you."
+    )
+    log_in(page, user)
+    expect_consent(page, user)
+    by_id(page, "consent-allow").click()
+    assert "code" in back_at_the_app(page, request)
+    assert len(refused) == 1
+
+
+def test_a_request_the_server_cannot_read_offers_to_try_again(
+    site: Site, page: Page, wiki: Registered, user: str
+) -> None:
+    sign_in_on_the_page(page, site, user)
+
+    page.route(
+        DECISIONS,
+        lambda route: route.fulfill(
+            status=503, content_type="application/problem+json", body=UNAVAILABLE
+        ),
+        times=1,
+    )
+    request = authorization(site, wiki)
+    page.goto(request.url)
+
+    expect(by_id(page, "request-message")).to_have_text(
+        "The service is temporarily unavailable. Try again in a moment."
+    )
+    page.get_by_role("button", name="Try again").click()
+    expect_consent(page, user)
 
 
 def test_the_consent_screen_fits_a_phone(site: Site, wiki: Registered, user: str) -> None:

@@ -23,7 +23,7 @@ from playwright.sync_api import expect
 from scripts.dynamodb_local import free_port
 from tests.conftest import PROJECT_DIR
 from tests.e2e.browser import Site, by_id, log_in, unique
-from tests.e2e.relying import register_client
+from tests.e2e.relyingparty import register_client
 from tests.e2e.runner import Runner
 
 pytestmark = pytest.mark.e2e

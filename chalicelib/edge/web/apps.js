@@ -55,7 +55,11 @@ function appItem(app) {
       { className: "scope-list compact", "aria-labelledby": scopesId, "data-testid": "app-scopes" },
       scopeItems(app.scopes),
     ),
-    make("p", { className: "muted small-print", "data-testid": "app-details", text: appDetails(app) }),
+    make("p", {
+      className: "muted small-print",
+      "data-testid": "app-details",
+      text: appDetails(app),
+    }),
     make("div", { className: "actions" }, [remove]),
   ]);
   onClick(remove, async function () {
