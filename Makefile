@@ -47,7 +47,7 @@ lint: $(VENV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/bandit -q -c pyproject.toml -r app.py chalicelib scripts
+	$(VENV)/bin/bandit -q -c pyproject.toml -r app.py chalicelib scripts examples
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/actionlint
 	$(VENV)/bin/cfn-lint infra/deploy-role.json

@@ -20,6 +20,9 @@ WEB_DIR = Path(__file__).parent / "web"
 MODULES = (
     "main.js",
     "api.js",
+    "apps.js",
+    "authorize.js",
+    "consent.js",
     "dashboard.js",
     "dom.js",
     "forms.js",
@@ -32,6 +35,7 @@ MODULES = (
     "profile.js",
     "recovery.js",
     "register.js",
+    "scopes.js",
     "session.js",
     "sessions.js",
     "todos.js",

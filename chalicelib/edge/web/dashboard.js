@@ -1,6 +1,7 @@
 /* The dashboard as a whole: entering it (every panel loaded at once), leaving it (log
  * out, sign out everywhere, a session lost) with nothing of the account left behind. */
 
+import { clearApps, loadApps } from "./apps.js";
 import { $ } from "./dom.js";
 import { clearErrors, onClick } from "./forms.js";
 import { problemMessage, showAlert, showFlash } from "./messages.js";
@@ -18,6 +19,7 @@ export function clearSession() {
   clearTodos();
   clearSessions();
   clearPasskeys();
+  clearApps();
   document.querySelectorAll("#view-dashboard form").forEach(function (form) {
     form.reset();
     clearErrors(form);
@@ -40,6 +42,7 @@ export async function enterDashboard() {
     loadTodos(true),
     loadSessions(),
     loadPasskeys(),
+    loadApps(),
   ]);
   if (session !== generation) return;
   var failed = loaded.filter(function (outcome) {

@@ -1,9 +1,10 @@
 /* The log-in screen's password form: username or email and password, then the code
  * from the authenticator app when the API says mfa_required; and signedIn(), where every
- * way of logging in (passkeys too) starts the session and enters the dashboard. */
+ * way of logging in (passkeys too) starts the session and goes on: to the app's sign-in
+ * request that brought the user here, else to the dashboard. */
 
 import { send } from "./api.js";
-import { enterDashboard } from "./dashboard.js";
+import { continueSignedIn } from "./authorize.js";
 import { $ } from "./dom.js";
 import { missing, onSubmit, setError, showProblem } from "./forms.js";
 import { clearMessages } from "./messages.js";
@@ -20,7 +21,7 @@ export async function signedIn(pair) {
   $("login-form").reset();
   hideTotp();
   $("passkey-login-error").textContent = "";
-  await enterDashboard();
+  await continueSignedIn();
 }
 
 onSubmit("login-form", async function () {

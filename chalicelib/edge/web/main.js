@@ -7,10 +7,12 @@
  *
  * This is the entry that index.html loads: it imports every screen, wires the links
  * between the screens, and starts the page (a link from a mail, else the session the
- * refresh cookie still holds, else the log-in screen).
+ * refresh cookie still holds, else the log-in screen). An app's sign-in request
+ * (?request_id=, from GET /oauth2/authorize) is taken from the address first, and is
+ * where the session goes once there is one (authorize.js).
  */
 
-import { enterDashboard } from "./dashboard.js";
+import { continueSignedIn, takeAuthorizationRequest } from "./authorize.js";
 import { $ } from "./dom.js";
 import { problemMessage, showAlert } from "./messages.js";
 import { followHashLink } from "./recovery.js";
@@ -30,12 +32,12 @@ $("go-forgot").addEventListener("click", goTo("forgot", "forgot-email"));
 $("register-go-login").addEventListener("click", goTo("login", "login-username"));
 $("forgot-go-login").addEventListener("click", goTo("login", "login-username"));
 $("reset-go-login").addEventListener("click", function () {
-  if (accessToken) enterDashboard();
+  if (accessToken) continueSignedIn();
   else goTo("login", "login-username")();
 });
 $("reset-go-forgot").addEventListener("click", goTo("forgot", "forgot-email"));
 $("verify-continue").addEventListener("click", function () {
-  if (accessToken) enterDashboard();
+  if (accessToken) continueSignedIn();
   else startSession();
 });
 
@@ -46,11 +48,12 @@ async function startSession() {
   var outcome = await refreshSession();
   if (currentView() !== "loading") return; // the user moved on meanwhile
   if (outcome === "ok") {
-    await enterDashboard();
+    await continueSignedIn();
     return;
   }
   showView("login", { focus: false });
   if (outcome !== "ended") showAlert(problemMessage(outcome));
 }
 
+takeAuthorizationRequest();
 if (!followHashLink()) startSession();

@@ -13,6 +13,11 @@ export async function loadProfile() {
   renderUser(await api("GET", "/me"));
 }
 
+/* The username of the signed-in account, once GET /me has answered (else null). */
+export function signedInUsername() {
+  return user ? user.username : null;
+}
+
 export function clearProfile() {
   user = null;
   ["profile-username", "profile-display-name", "profile-email", "profile-email-status"].forEach(

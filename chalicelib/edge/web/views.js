@@ -14,6 +14,9 @@ var TITLES = {
   reset: "Choose a new password",
   verify: "Email verification",
   dashboard: "Dashboard",
+  consent: "Allow access",
+  returning: "Returning to the app",
+  request: "Sign-in request",
 };
 
 var VIEWS = Object.keys(TITLES);
