@@ -820,9 +820,13 @@ class Provider:
         at most that many seconds old)."""
         asked_at = pending.expires_at - REQUEST_SECONDS
         # Whole seconds on both sides: a sign-in counts only from the second after.
-        if "login" in pending.prompt.split() and auth_time <= asked_at:
+        signed_in_since = auth_time > asked_at
+        if "login" in pending.prompt.split() and not signed_in_since:
             return True
-        return pending.max_age >= 0 and int(self._clock()) - auth_time > pending.max_age
+        # A sign-in made for this request satisfies any max_age, 0 included (else a
+        # short one could never be met by the time the user decides).
+        too_old = int(self._clock()) - auth_time > pending.max_age
+        return pending.max_age >= 0 and too_old and not signed_in_since
 
     def decide(self, request_id: str, who: tuple[str, str], *, allow: bool, device: Device) -> str:
         """Spend the request on the decision of the signed-in user ``who`` (user id,
@@ -866,7 +870,11 @@ class Provider:
             session_id=new_id(),
             expires_at=now + CODE_SECONDS,
         )
-        consent = ConsentRecord(user.id, pending.client_id, pending.scope, now)
+        # The consent grows: the scopes allowed before stay allowed, from the first time.
+        before = self._store.get_consent(user.id, pending.client_id)
+        scopes = (before.scope.split() if before else []) + pending.scope.split()
+        first = before.granted_at if before else now
+        consent = ConsentRecord(user.id, pending.client_id, " ".join(dict.fromkeys(scopes)), first)
         event = device.event(user.id, "app_authorized", "success", now)
         if not self._store.put_authorization_code(
             _hash(code), record, consent=consent, event=event

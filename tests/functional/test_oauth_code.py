@@ -636,3 +636,32 @@ def test_userinfo_without_any_token_challenges_without_an_error_code(api: Api) -
     assert header(answer, "WWW-Authenticate") == "Bearer"
     garbage = api.get("/oauth2/userinfo", token="garbage")
     assert header(garbage, "WWW-Authenticate") == 'Bearer error="invalid_token"'
+
+
+def test_a_sign_in_made_for_the_request_meets_any_max_age_even_0(
+    api: Api,
+    client: Client,
+    user: dict[str, Any],
+    login: Callable[[str, str], dict[str, Any]],
+) -> None:
+    time.sleep(1.1)  # the fixture's sign-in is now a second old: too old for max_age=0
+    request_id, described = request_of(client, user["access_token"], max_age="0")
+    assert described["reauthenticate"] is True
+    time.sleep(1.1)  # auth_time is in whole seconds: sign in a second after the request
+    fresh = login(user["username"], PASSWORD)["access_token"]
+    time.sleep(1.1)  # and decide later still: a max_age of 0 is met by that sign-in
+    path = f"/oauth2/requests/{request_id}"
+    assert api.get(path, token=fresh).json_body["reauthenticate"] is False
+    assert api.post(path, {"decision": "allow"}, token=fresh).status_code == 200
+
+
+def test_a_narrower_grant_keeps_the_scopes_allowed_before_and_the_first_time(
+    api: Api, client: Client, user: dict[str, Any]
+) -> None:
+    sign_in(client, user["access_token"], scope="openid email")
+    (first,) = api.get("/me/apps", token=user["access_token"]).json_body["apps"]
+    time.sleep(1.1)
+    sign_in(client, user["access_token"], scope="openid profile")
+    (after,) = api.get("/me/apps", token=user["access_token"]).json_body["apps"]
+    assert after["scopes"] == ["openid", "email", "profile"]
+    assert after["connected_at"] == first["connected_at"]
