@@ -49,7 +49,9 @@ export async function enterDashboard() {
     return outcome.status === "rejected" && !outcome.reason.handled;
   });
   if (failed.length) showAlert(problemMessage(failed[0].reason));
-  $("dashboard-title").focus();
+  // Never steal focus from someone who started using a panel while the others loaded.
+  var active = document.activeElement;
+  if (!active || active === document.body) $("dashboard-title").focus();
 }
 
 onClick($("logout"), async function () {
