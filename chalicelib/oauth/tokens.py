@@ -51,16 +51,24 @@ def half_hash(value: str) -> str:
     return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode("ascii")
 
 
-def user_claims(code: AuthorizationCode, scopes: frozenset[str]) -> dict[str, Any]:
-    """The claims of the granted scopes (OIDC Core 5.4), from what the code recorded."""
+def user_claims(
+    scopes: frozenset[str],
+    *,
+    username: str,
+    email: str | None,
+    email_verified: bool,
+    display_name: str | None,
+) -> dict[str, Any]:
+    """The claims of the granted scopes (OIDC Core 5.4): the ID token's (from what the
+    code recorded) and userinfo's (from the user item) are the same mapping."""
     claims: dict[str, Any] = {}
-    if "email" in scopes and code.email:
-        claims["email"] = code.email
-        claims["email_verified"] = code.email_verified
+    if "email" in scopes and email:
+        claims["email"] = email
+        claims["email_verified"] = email_verified
     if "profile" in scopes:
-        claims["preferred_username"] = code.username
-        if code.display_name:
-            claims["name"] = code.display_name
+        claims["preferred_username"] = username
+        if display_name:
+            claims["name"] = display_name
     return claims
 
 
@@ -112,7 +120,16 @@ class ClientTokens:
         }
         if code.nonce:
             claims["nonce"] = code.nonce
-        claims.update(user_claims(code, frozenset(code.scope.split())))
+        scopes = frozenset(code.scope.split())
+        claims.update(
+            user_claims(
+                scopes,
+                username=code.username,
+                email=code.email,
+                email_verified=code.email_verified,
+                display_name=code.display_name,
+            )
+        )
         return self._sign(claims, "JWT")
 
     def verify_access_token(self, token: str) -> ClientAccess:

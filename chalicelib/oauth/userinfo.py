@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from chalicelib.crypto.tokens import bearer_token
-from chalicelib.oauth.tokens import ClientTokens
+from chalicelib.oauth.tokens import ClientTokens, user_claims
 from chalicelib.platform import errors
 from chalicelib.store.table import Store
 
@@ -44,12 +44,11 @@ class UserInfo:
         alive = session is not None and session.expires_at > int(self._clock())
         if not alive or user is None or user.disabled:
             raise errors.InvalidToken()
-        claims: dict[str, Any] = {"sub": user.id}
-        if "email" in access.scopes and user.email:
-            claims["email"] = user.email
-            claims["email_verified"] = user.email_verified
-        if "profile" in access.scopes:
-            claims["preferred_username"] = user.username
-            if user.display_name:
-                claims["name"] = user.display_name
-        return claims
+        scoped = user_claims(
+            access.scopes,
+            username=user.username,
+            email=user.email,
+            email_verified=user.email_verified,
+            display_name=user.display_name,
+        )
+        return {"sub": user.id, **scoped}
