@@ -222,6 +222,7 @@ def oauth_request(request: Request, url: str, *, max_bytes: int) -> HttpRequest:
         query=query_values(request),
         form=form_values(request, max_bytes=max_bytes),
         device=device(request),
+        signin=cookie(request, SIGNIN_COOKIE),
     )
 
 

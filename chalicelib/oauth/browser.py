@@ -16,8 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping
-from http.cookies import CookieError, SimpleCookie
+from collections.abc import Callable
 
 from chalicelib.crypto.tokens import RefreshToken, is_id
 from chalicelib.platform import errors
@@ -43,16 +42,6 @@ class BrowserSignIn:
         """The cookie for the session a page sign-in (or refresh) just answered."""
         token = RefreshToken.parse(refresh_token)
         return f"{token.user_id}.{token.session_id}.{self._mac(token.user_id, token.session_id)}"
-
-    def session_of(self, headers: Mapping[str, str]) -> SessionRecord | None:
-        """The live session of the request's ``gh_signin`` cookie, if any."""
-        jar: SimpleCookie = SimpleCookie()
-        try:
-            jar.load(str(headers.get("cookie", "")))
-        except CookieError:
-            return None
-        morsel = jar.get(SIGNIN_COOKIE)
-        return self.session(morsel.value if morsel is not None else None)
 
     def session(self, cookie: str | None) -> SessionRecord | None:
         """The live first-party session the cookie names, or None (no cookie, a forged

@@ -18,7 +18,9 @@ from chalicelib.accounts.sessions import Device
 @dataclass(frozen=True)
 class HttpRequest:
     """``headers`` is case-insensitive as the edge hands it over (authlib reads
-    ``Authorization``); ``query`` and ``form`` keep every value of a repeated name."""
+    ``Authorization``); ``query`` and ``form`` keep every value of a repeated name;
+    ``signin`` is the ``gh_signin`` cookie's value, if the browser sent one
+    (oauth/browser.py)."""
 
     method: str
     url: str
@@ -26,6 +28,7 @@ class HttpRequest:
     query: Mapping[str, Sequence[str]]
     form: Mapping[str, Sequence[str]]
     device: Device
+    signin: str | None = None
 
 
 @dataclass(frozen=True)

@@ -637,7 +637,7 @@ class Provider:
             self._store.delete_session(str(claims["sub"]), str(claims["sid"]))
         # The user's session at Gatehouse (the browser's sign-in) ends too, unless the
         # hint names someone else: after this, prompt=none is login_required.
-        browser = self.browser.session_of(http.headers)
+        browser = self.browser.session(http.signin)
         if browser is not None and (claims is None or claims["sub"] == browser.user_id):
             self._store.delete_session(browser.user_id, browser.id)
         if redirect:
@@ -663,7 +663,7 @@ class Provider:
         ``request_id`` (or back to the client with a code or an error, or to an error
         page when the client or redirect URI cannot be trusted with one)."""
         request = _Request(http)
-        signed_in = self.browser.session_of(http.headers)
+        signed_in = self.browser.session(http.signin)
         pending = self._validated(request, signed_in)
         if isinstance(pending, HttpAnswer):
             return pending
