@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from chalicelib.accounts.sessions import Device
 
@@ -42,8 +43,14 @@ class HttpAnswer:
     signed_out: bool = False
 
 
+def json_answer(
+    status: int, body: Mapping[str, Any], headers: Mapping[str, str] = {}
+) -> HttpAnswer:
+    """A JSON answer of the token-side endpoints, never cached (RFC 6749 5.1)."""
+    sent = {**headers, "Content-Type": "application/json", "Cache-Control": "no-store"}
+    return HttpAnswer(status, sent, json.dumps(body))
+
+
 def oauth_error(error: str, description: str, status: int = 400) -> HttpAnswer:
     """An RFC 6749 5.2 error answer (the token endpoint's errors are not problems)."""
-    body = json.dumps({"error": error, "error_description": description})
-    headers = {"Content-Type": "application/json", "Cache-Control": "no-store"}
-    return HttpAnswer(status, headers, body)
+    return json_answer(status, {"error": error, "error_description": description})

@@ -49,7 +49,7 @@ from chalicelib.crypto.tokens import RefreshToken, new_id
 from chalicelib.oauth.browser import BrowserSignIn
 from chalicelib.oauth.clients import AUTHORIZATION_CODE, REFRESH_TOKEN, Clients
 from chalicelib.oauth.discovery import CLIENT_AUTH_METHODS, SCOPES
-from chalicelib.oauth.messages import HttpAnswer, HttpRequest, oauth_error
+from chalicelib.oauth.messages import HttpAnswer, HttpRequest, json_answer, oauth_error
 from chalicelib.oauth.tokens import ClientAccess, ClientTokens
 from chalicelib.platform import errors, observability
 from chalicelib.store.items import (
@@ -83,6 +83,14 @@ def _visible(request: _Request) -> bool:
         for name, values in request.payload.datalist.items()
         for text in (name, *values)
     )
+
+
+def _remembered(pending: AuthorizationRequest, consent: ConsentRecord | None) -> bool:
+    """Whether the user allowed these scopes to this client before, and the request does
+    not ask to be asked again (``prompt=consent`` or ``select_account``)."""
+    if consent is None or set(pending.prompt.split()) & {"consent", "select_account"}:
+        return False
+    return set(pending.scope.split()) <= set(consent.scope.split())
 
 
 def _hash(value: str) -> str:
@@ -445,9 +453,7 @@ def _answer(status: int, body: Any, headers: list[tuple[str, str]]) -> HttpAnswe
             status = 401
             body = {**body, "error_description": "Client authentication failed."}
             answer["WWW-Authenticate"] = 'Basic realm="gatehouse"'
-        answer["Content-Type"] = "application/json"
-        answer["Cache-Control"] = "no-store"
-        return HttpAnswer(status, answer, json.dumps(body))
+        return json_answer(status, body, answer)
     return HttpAnswer(status, answer, str(body or ""))
 
 
@@ -504,28 +510,13 @@ class Provider:
             session, refresh = self.sessions.start_for_client(grant, device)
         except errors.InvalidToken:
             raise oauth_errors.InvalidGrantError("The account cannot sign in.") from None
-        token: dict[str, Any] = {
-            "access_token": self.tokens.access_token(
-                user_id=session.user_id,
-                client_id=client.record.id,
-                scope=code.scope,
-                session_id=session.id,
-            ),
-            "token_type": BEARER,
-            "expires_in": self.tokens.lifetime,
-            "scope": code.scope,
-        }
+        token = self._bearer(session, code.scope)
         if "offline_access" in code.scope.split() and client.check_grant_type(REFRESH_TOKEN):
             token["refresh_token"] = str(refresh)
         return token
 
-    def refreshed_tokens(self, credential: _Refresh, scope: str, device: Device) -> dict[str, Any]:
-        """Rotate the refresh token and answer the next access token (of ``scope``, at most
-        the granted one) and refresh token."""
-        try:
-            session, following = self.sessions.rotate(credential.session, credential.token, device)
-        except errors.InvalidToken:
-            raise oauth_errors.InvalidGrantError("The refresh token was already used.") from None
+    def _bearer(self, session: SessionRecord, scope: str) -> dict[str, Any]:
+        """The RFC 6749 5.1 answer's access token part, for ``session`` and ``scope``."""
         return {
             "access_token": self.tokens.access_token(
                 user_id=session.user_id,
@@ -536,8 +527,16 @@ class Provider:
             "token_type": BEARER,
             "expires_in": self.tokens.lifetime,
             "scope": scope,
-            "refresh_token": str(following),
         }
+
+    def refreshed_tokens(self, credential: _Refresh, scope: str, device: Device) -> dict[str, Any]:
+        """Rotate the refresh token and answer the next access token (of ``scope``, at most
+        the granted one) and refresh token."""
+        try:
+            session, following = self.sessions.rotate(credential.session, credential.token, device)
+        except errors.InvalidToken:
+            raise oauth_errors.InvalidGrantError("The refresh token was already used.") from None
+        return {**self._bearer(session, scope), "refresh_token": str(following)}
 
     # ------------------------------------------------------------ revocation, introspection
 
@@ -732,16 +731,12 @@ class Provider:
             auth_time = signed_in.auth_time or signed_in.created_at
             same_user = hinted is None or hinted["sub"] == signed_in.user_id
             consent = self._store.get_consent(signed_in.user_id, pending.client_id)
-            remembered = (
-                consent is not None
-                and set(pending.scope.split()) <= set(consent.scope.split())
-                and not prompts & {"consent", "select_account"}
-            )
             fresh = not self._stale(pending, auth_time)
-            if same_user and fresh and remembered:
-                return self._redirect(
-                    self._issue_code(pending, signed_in.user_id, auth_time, http.device)
+            if same_user and fresh and _remembered(pending, consent):
+                issued = self._issue_code(
+                    pending, signed_in.user_id, auth_time, http.device, consent
                 )
+                return self._redirect(issued)
             if same_user and fresh:
                 error = "consent_required"
         if "none" not in prompts:
@@ -798,14 +793,11 @@ class Provider:
             raise errors.NotFound("No such authorization request.")
         user_id, session_id = who
         consent = self._store.get_consent(user_id, pending.client_id)
-        granted = set(consent.scope.split()) if consent else set()
         return {
             "client": {"client_id": client.id, "name": client.name},
             "scopes": pending.scope.split(),
             "redirect_uri": pending.redirect_uri,
-            "remembered": consent is not None
-            and set(pending.scope.split()) <= granted
-            and "consent" not in pending.prompt.split(),
+            "remembered": _remembered(pending, consent),
             "reauthenticate": self._stale(pending, self._auth_time(user_id, session_id)),
         }
 
@@ -846,12 +838,19 @@ class Provider:
         if not allow:
             refused = {"error": "access_denied", "error_description": "The user said no."}
             return self._back_to_client(pending.redirect_uri, refused, pending.state)
-        return self._issue_code(pending, user_id, auth_time or now, device)
+        before = self._store.get_consent(user_id, pending.client_id)
+        return self._issue_code(pending, user_id, auth_time or now, device, before)
 
     def _issue_code(
-        self, pending: AuthorizationRequest, user_id: str, auth_time: int, device: Device
+        self,
+        pending: AuthorizationRequest,
+        user_id: str,
+        auth_time: int,
+        device: Device,
+        before: ConsentRecord | None,
     ) -> str:
-        """A code for ``pending``, the consent remembered, and the redirect with it."""
+        """A code for ``pending``, the consent remembered (grown from ``before``, the
+        user's consent to this client as the caller read it), and the redirect with it."""
         now = int(self._clock())
         user = self._accounts.get(user_id)
         code = secrets.token_urlsafe(32)
@@ -871,7 +870,6 @@ class Provider:
             expires_at=now + CODE_SECONDS,
         )
         # The consent grows: the scopes allowed before stay allowed, from the first time.
-        before = self._store.get_consent(user.id, pending.client_id)
         scopes = (before.scope.split() if before else []) + pending.scope.split()
         first = before.granted_at if before else now
         consent = ConsentRecord(user.id, pending.client_id, " ".join(dict.fromkeys(scopes)), first)

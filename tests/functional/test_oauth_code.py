@@ -501,6 +501,8 @@ def test_consent_is_remembered_for_the_same_scopes_unless_prompt_consent(
     assert wider["remembered"] is False
     _, asked = request_of(client, user["access_token"], scope="openid", prompt="consent")
     assert asked["remembered"] is False
+    _, choose = request_of(client, user["access_token"], scope="openid", prompt="select_account")
+    assert choose["remembered"] is False
 
 
 # ------------------------------------------------------------------ the browser's sign-in
