@@ -76,6 +76,9 @@ RECEIVE_WAIT_SECONDS = 2
 EMPTY_RECEIVES_MAX = 2
 
 
+RING_CHANGED = "the key ring changed meanwhile (a scheduled rotation?): run again"
+
+
 class AdminError(Exception):
     """A command that cannot be carried out; printed without a traceback."""
 
@@ -129,11 +132,13 @@ class Admin:
         written nothing signs with the new key, so a failure in between leaves every
         token verifying (the public set only holds one key more, which signed nothing;
         the next run rewrites it). The other order would let the API sign with a key the
-        authorizer cannot find. The ring is written only if it did not change meanwhile."""
+        authorizer cannot find. The ring is written only if it did not change meanwhile,
+        and the public keys then settle on the ring that won
+        (``KeyStores.add_published_first``), so this run never hides another's new key."""
         document, version = self.keys.signing.read_versioned()
         rotated = (document or KeyDocument(signing_kid="", keys=())).rotated(int(time.time()))
-        self.keys.publish(rotated)
-        self._write(rotated, version)
+        if not self.keys.add_published_first(rotated, version):
+            raise AdminError(RING_CHANGED)
         self.out.write(f"{rotated.signing_kid}\tsigning\n")
 
     def retire_key(self, kid: str) -> None:
@@ -151,6 +156,7 @@ class Admin:
             raise AdminError(str(error)) from None
         self._write(retired, version)
         self.keys.publish(retired)
+        self.keys.settle(retired)
         self.out.write(f"{kid}\tretired\n")
 
     def rotate_due(self) -> None:
@@ -166,7 +172,7 @@ class Admin:
 
     def _write(self, document: KeyDocument, version: str) -> None:
         if not self.keys.signing.write_if(document, version):
-            raise AdminError("the key ring changed meanwhile (a scheduled rotation?): run again")
+            raise AdminError(RING_CHANGED)
 
     def publish_keys(self) -> None:
         """Rewrite the public keys from the private ring: for a stage deployed before the
@@ -176,6 +182,7 @@ class Admin:
             raise AdminError("this stage verifies with its key file; there is nothing to publish")
         document = self.keys.signing.read()
         self.keys.publish(document)
+        self.keys.settle(document)
         for key in document.keys:
             self.out.write(f"{key.kid}\tpublished\n")
 

@@ -561,6 +561,32 @@ class KeyStores:
         if self.published is not None:
             self.published.write(document.ring().public())
 
+    def settle(self, published: KeyDocument, *, attempts: int = 3) -> None:
+        """After publishing ``published``: make what verifiers read match the ring as it
+        stands now. A run that read the ring just before another run changed it (added a
+        key and published it) may publish the older keys last; the check after every
+        publish puts the newer ones back, so the last publisher always leaves the public
+        keys equal to the ring (one GetSecretValue when nothing raced)."""
+        if self.published is None:
+            return
+        for _ in range(attempts):
+            current = self.signing.read()
+            if current.ring().public().jwks() == published.ring().public().jwks():
+                return
+            self.publish(current)
+            published = current
+
+    def add_published_first(self, document: KeyDocument, version: str) -> bool:
+        """Write a ring that adds a key: its public keys first (the new key signs nothing
+        yet, so verifiers may see it early), then the ring, if it is still ``version``;
+        then ``settle``, whether this write won (another run may have published older
+        keys meanwhile) or lost (what this call published may hide the winner's key).
+        False: another writer changed the ring first."""
+        self.publish(document)
+        written = self.signing.write_if(document, version)
+        self.settle(document)
+        return written
+
 
 class KeyCache(Generic[_Keys]):
     """The keys, read once per container, again after ``max_age`` seconds, and again

@@ -98,14 +98,18 @@ class Rotation:
                 break
             if step.ring is None:
                 self._stores.publish(document)
+                self._stores.settle(document)
             else:
                 if step.publish == "before":
-                    self._stores.publish(step.ring)
-                if not self._stores.signing.write_if(step.ring, version):
+                    written = self._stores.add_published_first(step.ring, version)
+                else:
+                    written = self._stores.signing.write_if(step.ring, version)
+                if not written:
                     outcome.conflict = True
                     break
                 if step.publish == "after":
                     self._stores.publish(step.ring)
+                    self._stores.settle(step.ring)
             outcome.steps.append(step.name)
         observability.gauge(
             _log,

@@ -220,6 +220,47 @@ def test_two_runs_at_once_add_one_key_and_the_loser_stops(aws: SecretsManagerCli
     assert public_kids(aws) >= {k.kid for k in ring(aws).keys}
 
 
+def test_a_losing_run_that_publishes_last_leaves_the_winners_key_published(
+    aws: SecretsManagerClient,
+) -> None:
+    """The order the racing test above cannot force: both runs read the ring and the
+    public keys, the winner publishes its new key and writes the ring, and only then
+    does the loser publish its own candidate, before its write is refused. Left there,
+    its public set would hide the winner's key from every verifier until the next run,
+    after that key had begun to sign."""
+    clock = Clock(1_800_000_000)
+    Rotation(deployed(aws), POLICY, clock).run()
+    clock.now += POLICY.period
+    stale_ring = SecretsManagerKeys(aws, SIGNING).read_versioned()
+    stale_public = SecretsManagerPublicKeys(aws, PUBLIC).load()
+
+    class RingReadBefore(SecretsManagerKeys):
+        first = True
+
+        def read_versioned(self) -> tuple[KeyDocument | None, str]:
+            if self.first:
+                self.first = False
+                return stale_ring
+            return super().read_versioned()
+
+    class PublicReadBefore(SecretsManagerPublicKeys):
+        first = True
+
+        def load(self) -> VerifyingKeys:
+            if self.first:
+                self.first = False
+                return stale_public
+            return super().load()
+
+    won = Rotation(deployed(aws), POLICY, clock).run()
+    loser = KeyStores(RingReadBefore(aws, SIGNING), PublicReadBefore(aws, PUBLIC))
+    lost = Rotation(loser, POLICY, clock).run()
+
+    assert (won.conflict, lost.conflict) == (False, True)
+    assert len(ring(aws).keys) == 2  # the winner's key, and no second one
+    assert public_kids(aws) >= {k.kid for k in ring(aws).keys}
+
+
 def test_a_stale_write_is_refused_by_the_secret_store(aws: SecretsManagerClient) -> None:
     store = SecretsManagerKeys(aws, SIGNING)
     first = KeyDocument.new(1_800_000_000)
